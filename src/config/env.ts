@@ -1,0 +1,66 @@
+/**
+ * The environment variables operators set, and the setting each one fills. This table is the
+ * only place an env name appears; docs/operations.md lists the same names.
+ */
+
+/** The model `LLM_BASE_URL` configures. */
+export const REAL_MODEL_NAME = "default";
+
+export interface EnvSetting {
+  env: string;
+  path: string[];
+}
+
+const setting = (env: string, dotted: string): EnvSetting => ({ env, path: dotted.split(".") });
+
+export const ENV_SETTINGS: readonly EnvSetting[] = [
+  setting("PORT", "api.port"),
+  setting("API_HOST", "api.host"),
+  setting("MAX_INPUT_CHARS", "api.maxInputChars"),
+  setting("SSE_HEARTBEAT_MS", "api.sseHeartbeatMs"),
+  setting("IDEMPOTENCY_TTL_S", "api.idempotencyTtlS"),
+  setting("REDIS_URL", "redis.url"),
+  setting("REDIS_PREFIX", "redis.prefix"),
+  setting("MONGO_URL", "store.mongoUrl"),
+  setting("SQLITE_PATH", "store.sqlitePath"),
+  setting("DATA_DIR", "dataDir"),
+  setting("WORKER_CONCURRENCY", "worker.concurrency"),
+  setting("METRICS_PORT", "worker.metricsPort"),
+  setting("WORKER_LOCK_DURATION_MS", "worker.lockDurationMs"),
+  setting("WORKER_STALLED_INTERVAL_MS", "worker.stalledIntervalMs"),
+  setting("WORKER_MAX_STALLED_COUNT", "worker.maxStalledCount"),
+  setting("SHUTDOWN_GRACE_MS", "worker.shutdownGraceMs"),
+  setting("SESSION_LEASE_TTL_MS", "worker.sessionLeaseTtlMs"),
+  setting("MAX_ROUNDS", "turn.maxRounds"),
+  setting("DEFAULT_MODEL", "turn.defaultModel"),
+  setting("LLM_BASE_URL", `models.${REAL_MODEL_NAME}.baseUrl`),
+  setting("LLM_API_KEY", `models.${REAL_MODEL_NAME}.apiKey`),
+  setting("LLM_MODEL", `models.${REAL_MODEL_NAME}.model`),
+  setting("LLM_CONTEXT_WINDOW_TOKENS", `models.${REAL_MODEL_NAME}.contextWindowTokens`),
+  setting("LLM_MAX_OUTPUT_TOKENS", `models.${REAL_MODEL_NAME}.maxOutputTokens`),
+  setting("LLM_TIMEOUT_MS", `models.${REAL_MODEL_NAME}.requestTimeoutMs`),
+  setting("COMMAND_TIMEOUT_MS", "tools.commandTimeoutMs"),
+  setting("COMMAND_OUTPUT_MAX_BYTES", "tools.commandOutputMaxBytes"),
+  setting("DELTA_FLUSH_MS", "events.deltaFlushMs"),
+  setting("SIM_PORT", "sim.port"),
+  setting("SIM_HOST", "sim.host"),
+  setting("SIM_TTFT_MS", "sim.ttftMs"),
+  setting("SIM_TOKEN_DELAY_MS", "sim.tokenDelayMs"),
+  setting("SIM_CONTEXT_WINDOW_TOKENS", "sim.contextWindowTokens"),
+  setting("SIM_FAULT_RATE_429", "sim.faultRate429"),
+  setting("SIM_FAULT_RATE_500", "sim.faultRate500"),
+  setting("SIM_FAULT_RATE_HANG", "sim.faultRateHang"),
+  setting("SIM_FAULT_RATE_BROKEN_TOOL_JSON", "sim.faultRateBrokenToolJson"),
+  setting("SIM_SEED", "sim.seed"),
+  setting("LOG_LEVEL", "log.level"),
+];
+
+export function setPath(target: Record<string, unknown>, at: string[], value: unknown): void {
+  let node = target;
+  for (const key of at.slice(0, -1)) {
+    const next = node[key];
+    if (next === null || typeof next !== "object" || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[at[at.length - 1] as string] = value;
+}

@@ -1,0 +1,137 @@
+/**
+ * Builds the validated FarmConfig from (lowest to highest precedence) schema defaults,
+ * an optional config file (`FARM_CONFIG`, JSON or YAML) and environment variables.
+ *
+ * Invariants:
+ * - an invalid value is reported under the name the operator wrote it with (the env var, or
+ *   `<file>: a.b.c`), never as a stack trace;
+ * - an empty environment variable counts as unset;
+ * - when no real model is configured, the built-in simulator is the `sim` model.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { parse as parseYaml } from "yaml";
+import type { z } from "zod";
+import { ENV_SETTINGS, type EnvSetting, REAL_MODEL_NAME, setPath } from "./env.js";
+import { ConfigSchema, type FarmConfig, ModelConfigSchema, SIM_MODEL_NAME } from "./schema.js";
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Where each raw value came from, keyed by its dotted path in the schema. */
+type Provenance = Map<string, string>;
+
+export function loadConfig(env: Env = process.env): FarmConfig {
+  const shown = (source: string) => {
+    const value = env[source];
+    return value === undefined || /KEY|SECRET|TOKEN|PASSWORD/.test(source) ? "" : ` (got "${value}")`;
+  };
+  const raw: Record<string, unknown> = {};
+  const provenance: Provenance = new Map();
+
+  const file = env.FARM_CONFIG?.trim();
+  if (file) mergeFile(raw, provenance, file);
+  for (const setting of ENV_SETTINGS) applyEnv(raw, provenance, setting, env);
+  applyRealModel(raw, provenance, env);
+
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, provenance, shown));
+  return withSimulatorModel(parsed.data);
+}
+
+function mergeFile(raw: Record<string, unknown>, provenance: Provenance, file: string): void {
+  let content: unknown;
+  try {
+    const text = readFileSync(file, "utf8");
+    content = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError([`FARM_CONFIG (${file}): ${(err as Error).message}`]);
+  }
+  if (content === null || typeof content !== "object" || Array.isArray(content)) {
+    throw new ConfigError([`FARM_CONFIG (${file}): must hold an object`]);
+  }
+  const label = path.basename(file);
+  for (const [key, value] of Object.entries(content)) {
+    const setting = ENV_SETTINGS.find((s) => s.env === key);
+    if (setting) {
+      // A file may also use the environment names; the real environment still wins.
+      setPath(raw, setting.path, String(value));
+      provenance.set(setting.path.join("."), `${label}: ${key}`);
+    } else {
+      raw[key] = value;
+      recordProvenance(provenance, [key], value, label);
+    }
+  }
+}
+
+function recordProvenance(provenance: Provenance, at: string[], value: unknown, label: string) {
+  provenance.set(at.join("."), `${label}: ${at.join(".")}`);
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) recordProvenance(provenance, [...at, k], v, label);
+  }
+}
+
+function applyEnv(raw: Record<string, unknown>, provenance: Provenance, s: EnvSetting, env: Env) {
+  const value = env[s.env];
+  if (value === undefined || value.trim() === "") return;
+  setPath(raw, s.path, value.trim());
+  provenance.set(s.path.join("."), s.env);
+}
+
+/**
+ * `LLM_BASE_URL` (+ `LLM_MODEL`, `LLM_API_KEY`) configures the model named `default` and makes it
+ * the default model unless `DEFAULT_MODEL` says otherwise.
+ */
+function applyRealModel(raw: Record<string, unknown>, provenance: Provenance, env: Env) {
+  if (!env.LLM_BASE_URL?.trim()) return;
+  provenance.set("models.default.model", "LLM_MODEL");
+  if (!env.DEFAULT_MODEL?.trim()) setPath(raw, ["turn", "defaultModel"], REAL_MODEL_NAME);
+}
+
+function describeIssues(
+  error: z.ZodError,
+  provenance: Provenance,
+  shown: (source: string) => string,
+): string[] {
+  return error.issues.map((issue) => {
+    const at = issue.path.map(String);
+    // Report under the longest path prefix we know the origin of (e.g. a whole model block).
+    for (let n = at.length; n > 0; n--) {
+      const source = provenance.get(at.slice(0, n).join("."));
+      if (source) {
+        const rest = at.slice(n).join(".");
+        return `${source}${rest ? ` (${rest})` : ""}: ${issue.message}${shown(source)}`;
+      }
+    }
+    return `${at.join(".") || "(root)"}: ${issue.message}`;
+  });
+}
+
+/** The simulator is a model like any other, reached over HTTP on its configured port. */
+function withSimulatorModel(config: FarmConfig): FarmConfig {
+  const simHost = config.sim.host === "0.0.0.0" ? "127.0.0.1" : config.sim.host;
+  const models = {
+    [SIM_MODEL_NAME]: ModelConfigSchema.parse({
+      baseUrl: `http://${simHost}:${config.sim.port}/v1`,
+      apiKey: "sim",
+      model: "farm-sim-1",
+      contextWindowTokens: config.sim.contextWindowTokens,
+    }),
+    ...config.models,
+  };
+  if (!models[config.turn.defaultModel]) {
+    throw new ConfigError([`DEFAULT_MODEL: no model named "${config.turn.defaultModel}"`]);
+  }
+  return { ...config, models };
+}
+
+/** True when the default model is the built-in simulator, so `npm start` must run it. */
+export function usesSimulator(config: FarmConfig): boolean {
+  return config.turn.defaultModel === SIM_MODEL_NAME;
+}
