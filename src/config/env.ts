@@ -16,7 +16,6 @@ const setting = (env: string, dotted: string): EnvSetting => ({ env, path: dotte
 export const ENV_SETTINGS: readonly EnvSetting[] = [
   setting("PORT", "api.port"),
   setting("API_HOST", "api.host"),
-  setting("MAX_INPUT_CHARS", "api.maxInputChars"),
   setting("SSE_HEARTBEAT_MS", "api.sseHeartbeatMs"),
   setting("IDEMPOTENCY_TTL_S", "api.idempotencyTtlS"),
   setting("REDIS_URL", "redis.url"),
@@ -52,6 +51,7 @@ export const ENV_SETTINGS: readonly EnvSetting[] = [
   setting("SIM_FAULT_RATE_HANG", "sim.faultRateHang"),
   setting("SIM_FAULT_RATE_BROKEN_TOOL_JSON", "sim.faultRateBrokenToolJson"),
   setting("SIM_SEED", "sim.seed"),
+  setting("FARM_WORKERS", "launcher.workers"),
   setting("LOG_LEVEL", "log.level"),
 ];
 

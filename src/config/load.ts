@@ -30,7 +30,9 @@ type Provenance = Map<string, string>;
 export function loadConfig(env: Env = process.env): FarmConfig {
   const shown = (source: string) => {
     const value = env[source];
-    return value === undefined || /KEY|SECRET|TOKEN|PASSWORD/.test(source) ? "" : ` (got "${value}")`;
+    return value === undefined || /KEY|SECRET|TOKEN|PASSWORD/.test(source)
+      ? ""
+      : ` (got "${value}")`;
   };
   const raw: Record<string, unknown> = {};
   const provenance: Provenance = new Map();
@@ -116,7 +118,7 @@ function describeIssues(
 /** The simulator is a model like any other, reached over HTTP on its configured port. */
 function withSimulatorModel(config: FarmConfig): FarmConfig {
   const simHost = config.sim.host === "0.0.0.0" ? "127.0.0.1" : config.sim.host;
-  const models = {
+  const models: FarmConfig["models"] = {
     [SIM_MODEL_NAME]: ModelConfigSchema.parse({
       baseUrl: `http://${simHost}:${config.sim.port}/v1`,
       apiKey: "sim",

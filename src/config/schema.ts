@@ -54,7 +54,10 @@ export const ConfigSchema = z.object({
   store: z
     .object({
       /** Unset → embedded SQLite under dataDir. */
-      mongoUrl: z.string().regex(/^mongodb(\+srv)?:\/\//).optional(),
+      mongoUrl: z
+        .string()
+        .regex(/^mongodb(\+srv)?:\/\//)
+        .optional(),
       sqlitePath: z.string().min(1).optional(),
     })
     .prefault({}),
@@ -62,7 +65,6 @@ export const ConfigSchema = z.object({
     .object({
       port: port.default(8080),
       host: z.string().default("0.0.0.0"),
-      maxInputChars: positiveInt.default(1_048_576),
       /** Request bodies above this are refused with 413 before parsing. */
       maxBodyBytes: positiveInt.default(8 * 1024 * 1024),
       sseHeartbeatMs: positiveInt.default(15_000),
@@ -130,6 +132,12 @@ export const ConfigSchema = z.object({
       faultRateHang: ratio.default(0),
       faultRateBrokenToolJson: ratio.default(0),
       seed: nonNegativeInt.default(1),
+    })
+    .prefault({}),
+  launcher: z
+    .object({
+      /** Worker processes `npm start` runs beside the API. */
+      workers: positiveInt.default(1),
     })
     .prefault({}),
   log: z

@@ -6,7 +6,8 @@
  */
 import winston from "winston";
 
-const SECRET_KEY = /^(authorization|cookie|set-cookie|x-api-key|api_?key|apikey|password|secret|token)$/i;
+const SECRET_KEY =
+  /^(authorization|cookie|set-cookie|x-api-key|api_?key|apikey|password|secret|token)$/i;
 const SECRET_VALUE = /\b(Bearer\s+[A-Za-z0-9._~+/-]+=*|sk-[A-Za-z0-9_-]{8,})/g;
 const REDACTED = "[redacted]";
 

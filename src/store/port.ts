@@ -127,14 +127,18 @@ export interface Store {
   createTurn(turn: NewTurn, idempotency: IdempotencyClaim | null): Promise<CreateTurnResult>;
   getTurn(id: string): Promise<TurnRecord | null>;
   setTurnFirstSeq(id: string, seq: number): Promise<void>;
-  /** queued/running → running, attempt + 1, startedAt kept from the first start. Null if terminal or unknown. */
+  /** queued/running/waiting_approval → running, attempt + 1, startedAt kept from the first start. Null if terminal or unknown. */
   markTurnRunning(id: string, now: number): Promise<TurnRecord | null>;
   /**
    * Ends a non-terminal turn and appends its items to the session's model-visible history,
    * in one transaction. Returns false (and writes nothing) if the turn was already terminal.
    */
   finishTurn(id: string, outcome: TurnOutcome, history: ContextMessage[]): Promise<boolean>;
-  /** Ids of non-terminal turns created before `before`, oldest first (used by the reconciler). */
+  /** Records the seq of the turn's `turn_terminal` event (written once it is appended). */
+  setTurnLastSeq(id: string, seq: number): Promise<void>;
+  /** The session's most recent turns, newest first. */
+  listSessionTurns(sessionId: string, limit: number): Promise<TurnRecord[]>;
+  /** Non-terminal turns created before `before`, oldest first (used by the reconciler). */
   listStaleTurns(before: number, limit: number): Promise<TurnRecord[]>;
 
   appendEvents(events: StoredEvent[]): Promise<number>;

@@ -1,0 +1,49 @@
+/**
+ * Server-sent events on an Express response: headers, frames, heartbeats, backpressure.
+ *
+ * Frames follow the WHATWG format: `id: <seq>`, `event: <type>`, `data: <one JSON line>`.
+ * Envelope JSON never contains a raw newline, so `data` is always a single line.
+ */
+import type { Response } from "express";
+
+/** Browsers wait this long before reconnecting after a dropped stream. */
+const RECONNECT_MS = 1_000;
+
+export class SseWriter {
+  private heartbeat: NodeJS.Timeout;
+
+  constructor(
+    private readonly res: Response,
+    heartbeatMs: number,
+  ) {
+    res.status(200);
+    res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
+    res.setHeader("Cache-Control", "no-cache, no-transform");
+    res.setHeader("Connection", "keep-alive");
+    res.setHeader("X-Accel-Buffering", "no");
+    res.flushHeaders();
+    res.write(`retry: ${RECONNECT_MS}\n\n`);
+    this.heartbeat = setInterval(() => res.write(": heartbeat\n\n"), heartbeatMs);
+  }
+
+  /** Writes one event; resolves once the socket can take more (backpressure). */
+  async event(id: number, type: string, data: string): Promise<void> {
+    if (this.res.writableEnded || this.res.destroyed) return;
+    const ok = this.res.write(`id: ${id}\nevent: ${type}\ndata: ${data}\n\n`);
+    if (!ok)
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.res.off("drain", done);
+          this.res.off("close", done);
+          resolve();
+        };
+        this.res.once("drain", done);
+        this.res.once("close", done);
+      });
+  }
+
+  end(): void {
+    clearInterval(this.heartbeat);
+    if (!this.res.writableEnded) this.res.end();
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Starts the API role: builds its context, listens, and stops cleanly (in-flight requests
+ * finish, open event streams are closed, connections released).
+ */
+import type { AddressInfo } from "node:net";
+import type { FarmConfig } from "../src/config/schema.js";
+import { LiveHub } from "../src/events/live-hub.js";
+import type { Logger } from "../src/obs/logger.js";
+import { Admission } from "../src/queue/admission.js";
+import { SessionLeases } from "../src/queue/session-lease.js";
+import { createTurnQueue } from "../src/queue/turn-queue.js";
+import { createRedis } from "../src/redis/connection.js";
+import { buildFoundation, closeFoundation } from "../src/roles/foundation.js";
+import { BUILTIN_TOOLS } from "../src/tools/builtin.js";
+import { ToolCatalog } from "../src/tools/catalog.js";
+import { createApp } from "./app.js";
+import type { ApiContext } from "./context.js";
+
+export interface RunningApi {
+  port: number;
+  url: string;
+  context: ApiContext;
+  stop(): Promise<void>;
+}
+
+export async function startApi(config: FarmConfig, logger: Logger): Promise<RunningApi> {
+  const foundation = await buildFoundation(config, logger);
+  const subscriber = createRedis(config.redis.url, "subscriber", logger);
+  const queueConnection = createRedis(config.redis.url, "command", logger);
+  const queue = createTurnQueue(queueConnection, foundation.keys.bullPrefix);
+  const leases = new SessionLeases(
+    foundation.redis,
+    foundation.keys,
+    config.worker.sessionLeaseTtlMs,
+  );
+  const context: ApiContext = {
+    ...foundation,
+    liveHub: new LiveHub(subscriber, foundation.keys),
+    admission: new Admission(queue, leases),
+    leases,
+    queue,
+    tools: new ToolCatalog(BUILTIN_TOOLS),
+  };
+  const server = createApp(context).listen(config.api.port, config.api.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", resolve);
+    server.once("error", reject);
+  });
+  // Keep idle client connections longer than typical proxies do, so they are reused.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  const port = (server.address() as AddressInfo).port;
+  logger.info("api listening", { port, host: config.api.host });
+
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    context,
+    async stop() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // Event streams never end on their own; close them so shutdown does not hang.
+        setTimeout(() => server.closeAllConnections(), 1_000).unref();
+      });
+      await queue.close();
+      await Promise.all(
+        [subscriber, queueConnection].map((c) => c.quit().catch(() => c.disconnect())),
+      );
+      await closeFoundation(foundation);
+      logger.info("api stopped");
+    },
+  };
+}

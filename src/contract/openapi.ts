@@ -1,0 +1,126 @@
+/**
+ * The OpenAPI 3.1 document of API v1, generated from the same zod schemas that validate requests.
+ */
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from "@asteasolutions/zod-to-openapi";
+import { z } from "zod";
+import { EventEnvelopeSchema } from "../events/envelope.js";
+import { ErrorEnvelopeSchema } from "./errors.js";
+import {
+  EventPageQuerySchema,
+  EventPageSchema,
+  SessionViewSchema,
+  SubmitTurnRequestSchema,
+  TurnAcceptedSchema,
+  TurnViewSchema,
+} from "./turns.js";
+
+const json = (schema: z.ZodType, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const error = (description: string) => json(ErrorEnvelopeSchema, description);
+const idParam = (what: string) => z.object({ id: z.string().describe(`${what} id`) });
+
+function buildDocument() {
+  const registry = new OpenAPIRegistry();
+  registry.register("EventEnvelope", EventEnvelopeSchema);
+
+  registry.registerPath({
+    method: "post",
+    path: "/v1/turns",
+    summary: "Submit an agent turn",
+    request: {
+      headers: z.object({
+        "Idempotency-Key": z
+          .string()
+          .optional()
+          .describe("same key + same body → same turn, for 24 h"),
+      }),
+      body: { content: { "application/json": { schema: SubmitTurnRequestSchema } } },
+    },
+    responses: {
+      202: json(
+        TurnAcceptedSchema,
+        "accepted and queued (or the turn an earlier request with this key created)",
+      ),
+      400: error("invalid JSON, wrong types, unknown model or tool (details list the fields)"),
+      404: error("session_id names a session of another user"),
+      413: error("input longer than 1,048,576 chars, or body too large"),
+      415: error("body is not application/json"),
+      422: error("Idempotency-Key reused with a different body"),
+      503: error("Redis or the store is unavailable (Retry-After)"),
+    },
+  });
+  registry.registerPath({
+    method: "get",
+    path: "/v1/turns/{id}",
+    summary: "Read a turn",
+    request: { params: idParam("turn") },
+    responses: { 200: json(TurnViewSchema, "the turn"), 404: error("unknown turn") },
+  });
+  registry.registerPath({
+    method: "get",
+    path: "/v1/turns/{id}/events",
+    summary: "Stream the turn's events (SSE), or read a page of them with format=json",
+    request: {
+      params: idParam("turn"),
+      query: EventPageQuerySchema,
+      headers: z.object({
+        "Last-Event-ID": z.string().optional().describe("resume after this seq"),
+      }),
+    },
+    responses: {
+      200: {
+        description:
+          "text/event-stream (frames `id: seq`, `event: type`, `data: envelope`), or an EventPage",
+        content: {
+          "text/event-stream": { schema: z.string() },
+          "application/json": { schema: EventPageSchema },
+        },
+      },
+      204: { description: "the turn ended at or before the resume point; nothing more will come" },
+      400: error("invalid query or Last-Event-ID"),
+      404: error("unknown turn"),
+    },
+  });
+  registry.registerPath({
+    method: "post",
+    path: "/v1/turns/{id}/cancel",
+    summary: "Cancel a turn (idempotent)",
+    request: { params: idParam("turn") },
+    responses: {
+      200: json(TurnViewSchema, "the turn has ended (cancelled now, or had already finished)"),
+      202: json(TurnViewSchema, "cancel requested; the turn is still stopping"),
+      404: error("unknown turn"),
+    },
+  });
+  registry.registerPath({
+    method: "get",
+    path: "/v1/sessions/{id}",
+    summary: "Read a session and its recent turns",
+    request: { params: idParam("session") },
+    responses: { 200: json(SessionViewSchema, "the session"), 404: error("unknown session") },
+  });
+  registry.registerPath({
+    method: "get",
+    path: "/v1/sessions/{id}/events",
+    summary: "A page of the session's event log",
+    request: { params: idParam("session"), query: EventPageQuerySchema.omit({ format: true }) },
+    responses: {
+      200: json(EventPageSchema, "events after `after`, ascending"),
+      404: error("unknown session"),
+    },
+  });
+
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: "3.1.0",
+    info: { title: "wunder-farm API", version: "1" },
+  });
+}
+
+let cached: ReturnType<typeof buildDocument> | null = null;
+
+export function openApiDocument() {
+  cached ??= buildDocument();
+  return cached;
+}

@@ -1,0 +1,101 @@
+/**
+ * Request and response bodies of the v1 turn and session routes. These schemas validate
+ * requests, type the handlers and generate the OpenAPI document (src/contract/openapi.ts).
+ */
+import { z } from "zod";
+import { EventEnvelopeSchema } from "../events/envelope.js";
+import { TURN_STATUSES } from "../store/port.js";
+import { SessionIdSchema, UserIdSchema } from "./ids.js";
+
+/** wunder's limit on one user input (`MAX_USER_INPUT_TEXT_CHARS`). */
+export const MAX_INPUT_CHARS = 1_048_576;
+const MAX_METADATA_JSON_CHARS = 16_384;
+const MAX_TOOLS = 64;
+
+export const SubmitTurnRequestSchema = z
+  .strictObject({
+    input: z.string().min(1, "must not be empty").max(MAX_INPUT_CHARS),
+    session_id: SessionIdSchema.optional().describe("omit to start a new session"),
+    user_id: UserIdSchema.optional().describe("isolation key for sessions and workspaces"),
+    model: z.string().min(1).max(64).optional().describe("a configured model name"),
+    tools: z
+      .array(z.string().min(1).max(64))
+      .max(MAX_TOOLS)
+      .optional()
+      .describe("built-in tools the turn may use; omit for all, [] for none"),
+    metadata: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .refine((m) => m === undefined || JSON.stringify(m).length <= MAX_METADATA_JSON_CHARS, {
+        message: `must serialise to at most ${MAX_METADATA_JSON_CHARS} chars of JSON`,
+      }),
+  })
+  .meta({ id: "SubmitTurnRequest" });
+export type SubmitTurnRequest = z.infer<typeof SubmitTurnRequestSchema>;
+
+const LinksSchema = z.object({ self: z.string(), events: z.string(), cancel: z.string() });
+
+export const TurnAcceptedSchema = z
+  .object({
+    turn_id: z.string(),
+    session_id: z.string(),
+    status: z.enum(TURN_STATUSES),
+    links: LinksSchema,
+  })
+  .meta({ id: "TurnAccepted" });
+export type TurnAccepted = z.infer<typeof TurnAcceptedSchema>;
+
+export const UsageSchema = z.object({
+  input_tokens: z.number().int(),
+  output_tokens: z.number().int(),
+  total_tokens: z.number().int(),
+  context_tokens: z.number().int(),
+});
+
+export const TurnViewSchema = z
+  .object({
+    turn_id: z.string(),
+    session_id: z.string(),
+    user_id: z.string(),
+    status: z.enum(TURN_STATUSES),
+    model: z.string(),
+    created_at: z.iso.datetime(),
+    started_at: z.iso.datetime().optional(),
+    finished_at: z.iso.datetime().optional(),
+    attempt: z.number().int().describe("worker starts so far; above 1 after a crash recovery"),
+    answer: z.string().optional(),
+    stop_reason: z.string().optional(),
+    usage: UsageSchema.optional(),
+    error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).optional(),
+    cancel_requested: z.boolean().optional(),
+    last_seq: z.number().int().describe("seq of the turn's newest event so far (0 if none)"),
+    links: LinksSchema,
+  })
+  .meta({ id: "Turn" });
+export type TurnView = z.infer<typeof TurnViewSchema>;
+
+export const EventPageQuerySchema = z.object({
+  format: z.enum(["json", "sse"]).optional(),
+  after: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+});
+
+export const EventPageSchema = z
+  .object({
+    events: z.array(EventEnvelopeSchema),
+    next_after: z.number().int().describe("pass as `after` to continue"),
+    has_more: z.boolean(),
+  })
+  .meta({ id: "EventPage" });
+
+export const SessionViewSchema = z
+  .object({
+    session_id: z.string(),
+    user_id: z.string(),
+    created_at: z.iso.datetime(),
+    updated_at: z.iso.datetime(),
+    last_seq: z.number().int(),
+    turns: z.array(TurnViewSchema).describe("the most recent turns, newest first"),
+  })
+  .meta({ id: "Session" });
+export type SessionView = z.infer<typeof SessionViewSchema>;

@@ -1,0 +1,139 @@
+/**
+ * Appends events of one turn to the session log through the append script, and rebuilds a
+ * session's sequence counter when Redis no longer has it.
+ *
+ * Invariants:
+ * - the counter is only ever (re)initialised with `SET NX` to the highest seq known anywhere
+ *   (store or hot stream), so a rebuilt counter never reuses a seq;
+ * - a FENCED reply surfaces as `LeaseLostError`; nothing was appended.
+ */
+import type { Redis } from "ioredis";
+import type { FarmConfig } from "../config/schema.js";
+import type { RedisKeys } from "../redis/keys.js";
+import { defineScript, type RedisScript } from "../redis/script.js";
+import type { Store } from "../store/port.js";
+import { APPEND_EVENTS_LUA } from "./append-script.js";
+import type { EventType } from "./envelope.js";
+
+/** The step hash outlives a finished turn only long enough to absorb late retries. */
+const STEPS_TTL_AFTER_TERMINAL_MS = 60_000;
+/** While a turn may still run, its steps and hot stream stay. */
+const RUNNING_TTL_MS = 24 * 3600_000;
+
+export class LeaseLostError extends Error {
+  constructor(turnId: string) {
+    super(`turn ${turnId}: session lease lost; another worker owns the turn`);
+    this.name = "LeaseLostError";
+  }
+}
+
+export interface EventTarget {
+  sessionId: string;
+  turnId: string;
+  userId: string;
+  traceId?: string;
+}
+
+export interface PendingEvent {
+  type: EventType;
+  /** Idempotency key, unique within the turn (e.g. `r2.llm_output`). */
+  step: string;
+  ts: number;
+  data: Record<string, unknown>;
+}
+
+export interface AppendOptions {
+  /** Lease value the appender must still hold (`<turn>:<token>`); omitted for API-side events. */
+  fence?: string;
+  /** The batch ends the turn: the step hash and hot stream start their short expiry. */
+  terminal?: boolean;
+}
+
+export class EventAppender {
+  private readonly append: RedisScript<number[]>;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly store: Store,
+    private readonly settings: FarmConfig["events"],
+  ) {
+    this.append = defineScript(redis, "farmAppendEvents", 6, APPEND_EVENTS_LUA);
+  }
+
+  /** Appends the batch in order and returns the seq of each event. */
+  async appendBatch(
+    target: EventTarget,
+    events: PendingEvent[],
+    options: AppendOptions = {},
+  ): Promise<number[]> {
+    if (events.length === 0) return [];
+    const head = envelopeHead(target);
+    const args: (string | number)[] = [
+      options.fence ?? "",
+      this.settings.hotStreamMaxLen,
+      this.settings.seqTtlS * 1000,
+      options.terminal ? STEPS_TTL_AFTER_TERMINAL_MS : RUNNING_TTL_MS,
+      options.terminal ? this.settings.hotStreamTtlAfterTerminalS * 1000 : RUNNING_TTL_MS,
+      events.length,
+    ];
+    for (const event of events) {
+      args.push(
+        event.step,
+        `${head},"type":"${event.type}","ts":${event.ts},"data":${JSON.stringify(event.data)}}`,
+      );
+    }
+    const k = this.keys;
+    const run = () =>
+      this.append(
+        k.sessionSeq(target.sessionId),
+        k.sessionEvents(target.sessionId),
+        k.turnSteps(target.turnId),
+        k.sessionLease(target.sessionId),
+        k.persistStream,
+        k.sessionLive(target.sessionId),
+        ...args,
+      );
+    try {
+      return await run();
+    } catch (err) {
+      const message = (err as Error).message ?? "";
+      if (message.includes("FENCED")) throw new LeaseLostError(target.turnId);
+      if (!message.includes("SEQ_UNINITIALISED")) throw err;
+      await this.rebuildSeq(target.sessionId);
+      return await run();
+    }
+  }
+
+  /** Starts the counter of a session the store has just created (it has no events anywhere). */
+  async initNewSession(sessionId: string): Promise<void> {
+    await this.redis.set(
+      this.keys.sessionSeq(sessionId),
+      0,
+      "PX",
+      this.settings.seqTtlS * 1000,
+      "NX",
+    );
+  }
+
+  private async rebuildSeq(sessionId: string): Promise<void> {
+    const [stored, newest] = await Promise.all([
+      this.store.maxSeq(sessionId),
+      this.redis.xrevrange(this.keys.sessionEvents(sessionId), "+", "-", "COUNT", 1),
+    ]);
+    const hotId = newest[0]?.[0];
+    const hot = hotId ? Number.parseInt(hotId, 10) : 0;
+    await this.redis.set(
+      this.keys.sessionSeq(sessionId),
+      Math.max(stored, hot),
+      "PX",
+      this.settings.seqTtlS * 1000,
+      "NX",
+    );
+  }
+}
+
+function envelopeHead(target: EventTarget): string {
+  const trace = target.traceId ? `,"trace_id":${JSON.stringify(target.traceId)}` : "";
+  return `,"session_id":${JSON.stringify(target.sessionId)},"turn_id":${JSON.stringify(target.turnId)},"user_id":${JSON.stringify(target.userId)}${trace}`;
+}

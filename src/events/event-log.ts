@@ -1,0 +1,82 @@
+/**
+ * Reads a session's event log as one gap-free sequence, from wherever each event is right now:
+ * the hot Redis stream (recent, not yet or just persisted) or the store (everything persisted).
+ *
+ * Invariant: `read` returns consecutive seqs starting at `after + 1`, or fewer than asked for —
+ * never a sequence with a hole. An event that is neither in the hot stream (trimmed) nor in the
+ * store yet (persister lag) ends the batch early; the caller asks again later.
+ */
+import type { Redis } from "ioredis";
+import type { RedisKeys } from "../redis/keys.js";
+import type { Store } from "../store/port.js";
+import type { EventType } from "./envelope.js";
+
+export interface LogEvent {
+  seq: number;
+  turnId: string;
+  type: EventType;
+  /** The envelope JSON exactly as appended. */
+  envelope: string;
+}
+
+/** Parses one envelope line (hot stream entry, live message line). */
+export function parseEnvelopeLine(envelope: string): LogEvent {
+  const parsed = JSON.parse(envelope) as { seq: number; turn_id: string; type: EventType };
+  return { seq: parsed.seq, turnId: parsed.turn_id, type: parsed.type, envelope };
+}
+
+export class EventLog {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly store: Store,
+  ) {}
+
+  async read(sessionId: string, after: number, limit: number): Promise<LogEvent[]> {
+    const hot = await this.readHot(sessionId, after, limit);
+    if (hot[0]?.seq === after + 1) return hot;
+
+    const stored = await this.store.readEvents(sessionId, after, limit);
+    const events: LogEvent[] = [];
+    let expected = after + 1;
+    for (const row of stored) {
+      if (row.seq !== expected) break;
+      events.push({
+        seq: row.seq,
+        turnId: row.turnId,
+        type: row.type as EventType,
+        envelope: row.envelope,
+      });
+      expected++;
+    }
+    // The hot stream holds a contiguous suffix; splice it on where the store stops.
+    for (const event of hot) {
+      if (events.length >= limit) break;
+      if (event.seq === expected) {
+        events.push(event);
+        expected++;
+      } else if (event.seq > expected) {
+        break;
+      }
+    }
+    return events;
+  }
+
+  /** The highest seq assigned in the session so far (0 when none is known). */
+  async headSeq(sessionId: string): Promise<number> {
+    const value = await this.redis.get(this.keys.sessionSeq(sessionId));
+    if (value !== null) return Number.parseInt(value, 10);
+    return this.store.maxSeq(sessionId);
+  }
+
+  private async readHot(sessionId: string, after: number, limit: number): Promise<LogEvent[]> {
+    const entries = await this.redis.xrange(
+      this.keys.sessionEvents(sessionId),
+      `${after + 1}-0`,
+      "+",
+      "COUNT",
+      limit,
+    );
+    return entries.map(([, fields]) => parseEnvelopeLine(fields[1] as string));
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Follows one turn's events from a cursor: its backlog first, then live, until its
+ * `turn_terminal` (or until the reader goes away).
+ *
+ * Invariants:
+ * - every event of the turn after the cursor is yielded exactly once and in seq order: the
+ *   cursor only moves to `cursor + 1`, whether the event came from a live message or a read;
+ * - a live message that does not continue the cursor (a gap: missed message, reconnect) is not
+ *   trusted; the gap is read from the EventLog instead;
+ * - while idle, the log is polled every `idlePollMs`, so a lost live message delays a reader by
+ *   at most that long.
+ */
+import type { EventLog, LogEvent } from "./event-log.js";
+import type { LiveHub } from "./live-hub.js";
+
+const READ_PAGE = 500;
+
+export interface FollowOptions {
+  sessionId: string;
+  turnId: string;
+  /** Yield events with seq > after. */
+  after: number;
+  signal: AbortSignal;
+  idlePollMs: number;
+  /** Checked when idle: true when the turn ended at or before `cursor` (nothing more will come). */
+  endedBy(cursor: number): Promise<boolean>;
+}
+
+export async function* followTurn(
+  log: EventLog,
+  hub: LiveHub,
+  options: FollowOptions,
+): AsyncGenerator<LogEvent> {
+  const inbox: LogEvent[] = [];
+  let wake: (() => void) | null = null;
+  const unsubscribe = await hub.subscribe(options.sessionId, (events) => {
+    inbox.push(...events);
+    wake?.();
+  });
+  const onAbort = () => wake?.();
+  options.signal.addEventListener("abort", onAbort);
+  let cursor = options.after;
+  try {
+    while (!options.signal.aborted) {
+      // Fast path: live events that continue the cursor need no read.
+      const live = takeContinuation(inbox, cursor);
+      const batch = live.length > 0 ? live : await log.read(options.sessionId, cursor, READ_PAGE);
+      for (const event of batch) {
+        cursor = event.seq;
+        if (event.turnId !== options.turnId) continue;
+        yield event;
+        if (event.type === "turn_terminal") return;
+      }
+      if (batch.length > 0) continue;
+      if (inbox.some((e) => e.seq > cursor)) continue;
+      const woken = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), options.idlePollMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
+      wake = null;
+      if (!woken && (await options.endedBy(cursor))) return;
+    }
+  } finally {
+    options.signal.removeEventListener("abort", onAbort);
+    unsubscribe();
+  }
+}
+
+/** Removes from the inbox everything at or before the cursor, and takes the run that continues it. */
+function takeContinuation(inbox: LogEvent[], cursor: number): LogEvent[] {
+  let expected = cursor + 1;
+  let stale = 0;
+  while (stale < inbox.length && (inbox[stale] as LogEvent).seq < expected) stale++;
+  inbox.splice(0, stale);
+  let run = 0;
+  while (run < inbox.length && (inbox[run] as LogEvent).seq === expected) {
+    run++;
+    expected++;
+  }
+  return inbox.splice(0, run);
+}

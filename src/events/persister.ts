@@ -1,0 +1,188 @@
+/**
+ * Moves events from the persist stream into the store, in batches, through a Redis consumer
+ * group so any number of persister processes share the work.
+ *
+ * Invariants:
+ * - an entry is acknowledged only after the store accepted its events; a crash re-delivers it
+ *   (to this consumer on restart, or to another after `CLAIM_IDLE_MS`), and the store's
+ *   idempotent insert makes the re-delivery harmless;
+ * - the persist stream is trimmed only below the oldest entry not yet acknowledged, so trimming
+ *   never drops an unpersisted event;
+ * - while the store is down, entries stay in the stream and the loop retries with backoff.
+ */
+import { hostname } from "node:os";
+import type { Redis } from "ioredis";
+import type { Logger } from "../obs/logger.js";
+import type { RedisKeys } from "../redis/keys.js";
+import type { Store, StoredEvent } from "../store/port.js";
+
+export const PERSIST_GROUP = "persisters";
+const BLOCK_MS = 1_000;
+const CLAIM_IDLE_MS = 30_000;
+const HOUSEKEEPING_EVERY_MS = 1_000;
+const MAX_BACKOFF_MS = 10_000;
+
+type StreamEntry = [id: string, fields: string[]];
+type ReadReply = [stream: string, entries: StreamEntry[]][] | null;
+
+export interface PersisterStats {
+  eventsPersisted: number;
+  batches: number;
+}
+
+export class EventPersister {
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private readonly consumer =
+    `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  private lastHousekeepingMs = 0;
+  readonly stats: PersisterStats = { eventsPersisted: 0, batches: 0 };
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly store: Store,
+    private readonly batchSize: number,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.ensureGroup();
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops after the batch in hand is stored and acknowledged. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  private async ensureGroup(): Promise<void> {
+    try {
+      await this.redis.xgroup("CREATE", this.keys.persistStream, PERSIST_GROUP, "0", "MKSTREAM");
+    } catch (err) {
+      if (!(err as Error).message.includes("BUSYGROUP")) throw err;
+    }
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    // First re-deliver what this consumer name may have left pending, then new entries.
+    let cursor = "0";
+    while (this.running) {
+      try {
+        const entries = await this.readBatch(cursor);
+        if (cursor === "0" && entries.length === 0) cursor = ">";
+        if (entries.length > 0) await this.persist(entries);
+        await this.housekeeping();
+        failures = 0;
+      } catch (err) {
+        failures++;
+        const waitMs = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(failures, 7));
+        this.logger.warn("event persist failed; retrying", {
+          error: (err as Error).message,
+          attempt: failures,
+          wait_ms: waitMs,
+        });
+        if ((err as Error).message.includes("NOGROUP")) await this.ensureGroup().catch(() => {});
+        await sleep(waitMs);
+      }
+    }
+  }
+
+  private async readBatch(cursor: string): Promise<StreamEntry[]> {
+    const reply = (await this.redis.xreadgroup(
+      "GROUP",
+      PERSIST_GROUP,
+      this.consumer,
+      "COUNT",
+      this.batchSize,
+      "BLOCK",
+      BLOCK_MS,
+      "STREAMS",
+      this.keys.persistStream,
+      cursor,
+    )) as ReadReply;
+    return reply?.[0]?.[1] ?? [];
+  }
+
+  private async persist(entries: StreamEntry[]): Promise<void> {
+    const rows: StoredEvent[] = [];
+    for (const [, fields] of entries) {
+      const payload = fields[1];
+      if (!payload) continue;
+      for (const envelope of payload.split("\n")) {
+        const e = JSON.parse(envelope) as {
+          session_id: string;
+          seq: number;
+          turn_id: string;
+          type: string;
+          ts: number;
+        };
+        rows.push({
+          sessionId: e.session_id,
+          seq: e.seq,
+          turnId: e.turn_id,
+          type: e.type,
+          ts: e.ts,
+          envelope,
+        });
+      }
+    }
+    await this.store.appendEvents(rows);
+    await this.redis.xack(this.keys.persistStream, PERSIST_GROUP, ...entries.map(([id]) => id));
+    this.stats.eventsPersisted += rows.length;
+    this.stats.batches++;
+  }
+
+  /** Claims entries a dead persister left behind and trims what every persister has stored. */
+  private async housekeeping(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastHousekeepingMs < HOUSEKEEPING_EVERY_MS) return;
+    this.lastHousekeepingMs = now;
+
+    const claimed = (await this.redis.xautoclaim(
+      this.keys.persistStream,
+      PERSIST_GROUP,
+      this.consumer,
+      CLAIM_IDLE_MS,
+      "0",
+      "COUNT",
+      this.batchSize,
+    )) as [string, StreamEntry[]];
+    const orphans = claimed[1].filter(([, fields]) => fields !== null);
+    if (orphans.length > 0) {
+      this.logger.info("claimed events left by another persister", { entries: orphans.length });
+      await this.persist(orphans);
+    }
+    await this.trim();
+  }
+
+  private async trim(): Promise<void> {
+    const pending = (await this.redis.xpending(this.keys.persistStream, PERSIST_GROUP)) as [
+      number,
+      string | null,
+      string | null,
+      unknown,
+    ];
+    let floor: string | null = pending[0] > 0 ? pending[1] : null;
+    if (!floor) {
+      const groups = (await this.redis.xinfo("GROUPS", this.keys.persistStream)) as unknown[][];
+      const group = groups.find((g) => g[1] === PERSIST_GROUP);
+      const delivered = group ? group[group.indexOf("last-delivered-id") + 1] : null;
+      // Entries up to and including the last delivered one are all acknowledged: keep from the next.
+      if (typeof delivered === "string" && delivered !== "0-0") floor = nextId(delivered);
+    }
+    if (floor) await this.redis.xtrim(this.keys.persistStream, "MINID", floor);
+  }
+}
+
+function nextId(id: string): string {
+  const [ms, seq] = id.split("-");
+  return `${ms}-${Number(seq ?? 0) + 1}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

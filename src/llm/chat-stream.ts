@@ -1,0 +1,206 @@
+/**
+ * One streamed chat-completions call to an OpenAI-compatible endpoint, and the clients for the
+ * configured models.
+ *
+ * Invariants:
+ * - a call ends within `requestTimeoutMs` overall and `idleTimeoutMs` between chunks; both end
+ *   as a retryable `timeout` LlmError, while an abort of the caller's signal ends as `aborted`;
+ * - every model shares one keep-alive connection pool per origin;
+ * - the SDK does not retry on its own: the turn loop owns retries (it reports them as events).
+ */
+import OpenAI from "openai";
+import { Agent, fetch as undiciFetch } from "undici";
+import type { ModelConfig } from "../config/schema.js";
+import type { ContextMessage, ToolCall } from "../context/message.js";
+import { classifyLlmError, LlmError } from "./llm-error.js";
+
+/** Sockets kept open per model origin; turns run in parallel, so keep enough to reuse. */
+const CONNECTIONS_PER_ORIGIN = 256;
+const KEEP_ALIVE_MS = 60_000;
+
+export interface ToolSpec {
+  type: "function";
+  function: { name: string; description: string; parameters: Record<string, unknown> };
+}
+
+export interface ChatUsage {
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+}
+
+export interface ChatResult {
+  content: string;
+  toolCalls: ToolCall[];
+  finishReason: string;
+  usage: ChatUsage | null;
+}
+
+export interface ChatRequest {
+  messages: ContextMessage[];
+  tools: ToolSpec[];
+  signal: AbortSignal;
+  /** Called with each piece of streamed answer text, in order. */
+  onDelta(text: string): void;
+}
+
+export class ModelClients {
+  private readonly agent = new Agent({
+    connections: CONNECTIONS_PER_ORIGIN,
+    keepAliveTimeout: KEEP_ALIVE_MS,
+    keepAliveMaxTimeout: KEEP_ALIVE_MS,
+  });
+  private readonly clients = new Map<string, OpenAI>();
+
+  constructor(private readonly models: Record<string, ModelConfig>) {}
+
+  has(name: string): boolean {
+    return name in this.models;
+  }
+
+  config(name: string): ModelConfig {
+    const model = this.models[name];
+    if (!model) throw new Error(`unknown model "${name}"`);
+    return model;
+  }
+
+  /** Streams one completion; resolves with the assembled answer or rejects with an LlmError. */
+  async stream(modelName: string, request: ChatRequest): Promise<ChatResult> {
+    const model = this.config(modelName);
+    const client = this.client(modelName, model);
+    const call = new AbortController();
+    let timedOut: string | null = null;
+    const expire = (why: string) => () => {
+      timedOut = why;
+      call.abort();
+    };
+    const onCallerAbort = () => call.abort();
+    request.signal.addEventListener("abort", onCallerAbort, { once: true });
+    const overall = setTimeout(
+      expire(`no complete answer within ${model.requestTimeoutMs} ms`),
+      model.requestTimeoutMs,
+    );
+    let idle = setTimeout(expire(`no data for ${model.idleTimeoutMs} ms`), model.idleTimeoutMs);
+    try {
+      if (request.signal.aborted) throw new LlmError("aborted", "request aborted");
+      const stream = await client.chat.completions.create(
+        {
+          model: model.model,
+          messages: request.messages.map(toWireMessage),
+          ...(request.tools.length > 0 ? { tools: request.tools } : {}),
+          max_tokens: model.maxOutputTokens,
+          stream: true,
+          stream_options: { include_usage: true },
+        },
+        { signal: call.signal, maxRetries: 0, timeout: model.requestTimeoutMs },
+      );
+      const assembly = new StreamAssembly();
+      for await (const chunk of stream) {
+        clearTimeout(idle);
+        idle = setTimeout(expire(`no data for ${model.idleTimeoutMs} ms`), model.idleTimeoutMs);
+        const text = assembly.add(chunk);
+        if (text) request.onDelta(text);
+      }
+      return assembly.result();
+    } catch (err) {
+      if (timedOut) throw new LlmError("timeout", `model call timed out: ${timedOut}`);
+      if (request.signal.aborted) throw new LlmError("aborted", "request aborted");
+      throw classifyLlmError(err);
+    } finally {
+      clearTimeout(overall);
+      clearTimeout(idle);
+      request.signal.removeEventListener("abort", onCallerAbort);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private client(name: string, model: ModelConfig): OpenAI {
+    let client = this.clients.get(name);
+    if (!client) {
+      client = new OpenAI({
+        baseURL: model.baseUrl,
+        apiKey: model.apiKey || "none",
+        maxRetries: 0,
+        timeout: model.requestTimeoutMs,
+        fetch: undiciFetch as unknown as typeof fetch,
+        fetchOptions: { dispatcher: this.agent } as unknown as OpenAI["fetchOptions"],
+      });
+      this.clients.set(name, client);
+    }
+    return client;
+  }
+}
+
+/** Collects streamed chunks into one answer: text, tool calls by index, finish reason, usage. */
+class StreamAssembly {
+  private content = "";
+  private finishReason = "";
+  private usage: ChatUsage | null = null;
+  private readonly calls: { id: string; name: string; arguments: string }[] = [];
+  private chunks = 0;
+
+  /** Returns the text delta carried by the chunk, if any. */
+  add(chunk: OpenAI.Chat.Completions.ChatCompletionChunk): string {
+    this.chunks++;
+    if (chunk.usage) {
+      this.usage = {
+        input_tokens: chunk.usage.prompt_tokens,
+        output_tokens: chunk.usage.completion_tokens,
+        total_tokens: chunk.usage.total_tokens,
+      };
+    }
+    const choice = chunk.choices[0];
+    if (!choice) return "";
+    if (choice.finish_reason) this.finishReason = choice.finish_reason;
+    for (const part of choice.delta.tool_calls ?? []) {
+      let call = this.calls[part.index];
+      if (!call) {
+        call = { id: "", name: "", arguments: "" };
+        this.calls[part.index] = call;
+      }
+      if (part.id) call.id = part.id;
+      if (part.function?.name) call.name += part.function.name;
+      if (part.function?.arguments) call.arguments += part.function.arguments;
+    }
+    const text = choice.delta.content ?? "";
+    this.content += text;
+    return text;
+  }
+
+  result(): ChatResult {
+    const toolCalls = this.calls
+      .filter((c) => c !== undefined && c.name !== "")
+      .map((c, i) => ({ id: c.id || `call_missing_${i}`, name: c.name, arguments: c.arguments }));
+    if (
+      this.chunks === 0 ||
+      (this.content === "" && toolCalls.length === 0 && !this.finishReason)
+    ) {
+      throw new LlmError("empty_response", "model stream ended without an answer");
+    }
+    return {
+      content: this.content,
+      toolCalls,
+      finishReason: this.finishReason || "stop",
+      usage: this.usage,
+    };
+  }
+}
+
+function toWireMessage(
+  message: ContextMessage,
+): OpenAI.Chat.Completions.ChatCompletionMessageParam {
+  if (message.role !== "assistant") return message;
+  if (!message.tool_calls?.length) return { role: "assistant", content: message.content };
+  return {
+    role: "assistant",
+    content: message.content,
+    tool_calls: message.tool_calls.map((c) => ({
+      id: c.id,
+      type: "function" as const,
+      function: { name: c.name, arguments: c.arguments },
+    })),
+  };
+}

@@ -1,0 +1,16 @@
+/**
+ * The process's Prometheus registry: Node's default metrics plus the farm's own.
+ * Labels are bounded: route templates and status codes, never ids.
+ */
+import { collectDefaultMetrics, Histogram, Registry } from "prom-client";
+
+export const metricsRegistry = new Registry();
+collectDefaultMetrics({ register: metricsRegistry });
+
+export const httpRequestDuration = new Histogram({
+  name: "http_server_request_duration_seconds",
+  help: "HTTP request duration by route template and status code",
+  labelNames: ["method", "route", "status_code"] as const,
+  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [metricsRegistry],
+});

@@ -1,0 +1,43 @@
+/**
+ * Redis connections with the settings each role needs.
+ *
+ * - `command`: fails fast while Redis is away (API requests answer 503 instead of hanging);
+ * - `blocking`: for BullMQ workers and blocking reads, retries forever
+ *   (`maxRetriesPerRequest: null`, as BullMQ requires);
+ * - `subscriber`: pub/sub only.
+ * Every connection logs its errors instead of crashing the process.
+ */
+import { Redis, type RedisOptions } from "ioredis";
+import type { Logger } from "../obs/logger.js";
+
+export type ConnectionRole = "command" | "blocking" | "subscriber";
+
+const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
+  command: { maxRetriesPerRequest: 2, enableOfflineQueue: true, connectTimeout: 5_000 },
+  blocking: { maxRetriesPerRequest: null, enableOfflineQueue: true, connectTimeout: 5_000 },
+  subscriber: { maxRetriesPerRequest: null, enableOfflineQueue: true, connectTimeout: 5_000 },
+};
+
+/** Reconnect with capped exponential backoff (BullMQ's recommendation: 1 s … 20 s). */
+function retryStrategy(times: number): number {
+  return Math.max(Math.min(Math.exp(times), 20_000), 1_000);
+}
+
+export function createRedis(url: string, role: ConnectionRole, logger: Logger): Redis {
+  const client = new Redis(url, {
+    ...ROLE_OPTIONS[role],
+    retryStrategy,
+    connectionName: `wunder-farm:${role}`,
+    lazyConnect: false,
+  });
+  let lastLoggedMs = 0;
+  client.on("error", (err: Error) => {
+    // A down Redis emits an error per reconnect attempt; one line per 5 s is enough.
+    const now = Date.now();
+    if (now - lastLoggedMs > 5_000) {
+      lastLoggedMs = now;
+      logger.warn("redis connection error", { role, error: err.message });
+    }
+  });
+  return client;
+}

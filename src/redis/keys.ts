@@ -1,0 +1,44 @@
+/**
+ * Every Redis key and channel the farm owns, in one place, under the configured prefix.
+ *
+ * What lives here is short-lived or rebuildable (see docs/architecture.md): sequence counters
+ * (rebuilt from the store), hot event streams, leases, cancel flags, queues.
+ * Keys are not hash-tagged: the farm needs a single Redis (or a primary), not a cluster.
+ */
+export interface RedisKeys {
+  /** BullMQ's own prefix; its keys sit under `<prefix>:bull:<queue>:…`. */
+  bullPrefix: string;
+  /** Per-session counter of the last assigned event seq. */
+  sessionSeq(sessionId: string): string;
+  /** Per-session hot event stream; entry ids are `<seq>-0`. */
+  sessionEvents(sessionId: string): string;
+  /** Pub/sub channel announcing a session's new events to live readers. */
+  sessionLive(sessionId: string): string;
+  /** Lease of the one running turn of a session: value `<turn_id>:<token>`. */
+  sessionLease(sessionId: string): string;
+  /** The session's non-terminal turns in submission order; the head may run. */
+  sessionOrder(sessionId: string): string;
+  /** Hash step → seq of a turn's emitted events (emission idempotency) plus `_last`. */
+  turnSteps(turnId: string): string;
+  /** Present while a cancel was requested for the turn. */
+  turnCancel(turnId: string): string;
+  /** All events of all sessions, consumed by the persisters' group. */
+  persistStream: string;
+  /** Pub/sub channel broadcasting cancel requests to every worker. */
+  cancelChannel: string;
+}
+
+export function redisKeys(prefix: string): RedisKeys {
+  return {
+    bullPrefix: `${prefix}:bull`,
+    sessionSeq: (id) => `${prefix}:s:${id}:seq`,
+    sessionEvents: (id) => `${prefix}:s:${id}:ev`,
+    sessionLive: (id) => `${prefix}:s:${id}:live`,
+    sessionLease: (id) => `${prefix}:s:${id}:lease`,
+    sessionOrder: (id) => `${prefix}:s:${id}:order`,
+    turnSteps: (id) => `${prefix}:t:${id}:steps`,
+    turnCancel: (id) => `${prefix}:t:${id}:cancel`,
+    persistStream: `${prefix}:events`,
+    cancelChannel: `${prefix}:cancel`,
+  };
+}

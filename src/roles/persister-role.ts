@@ -1,0 +1,40 @@
+/**
+ * The event persister role: drains the persist stream into the store until stopped.
+ */
+import type { FarmConfig } from "../config/schema.js";
+import { EventPersister } from "../events/persister.js";
+import type { Logger } from "../obs/logger.js";
+import { createRedis } from "../redis/connection.js";
+import { redisKeys } from "../redis/keys.js";
+import { openStore } from "../store/open.js";
+
+export interface RunningPersister {
+  persister: EventPersister;
+  stop(): Promise<void>;
+}
+
+export async function startPersister(
+  config: FarmConfig,
+  logger: Logger,
+): Promise<RunningPersister> {
+  const store = await openStore(config);
+  // XREADGROUP blocks, so the persister gets a connection of its own that waits out outages.
+  const redis = createRedis(config.redis.url, "blocking", logger);
+  const persister = new EventPersister(
+    redis,
+    redisKeys(config.redis.prefix),
+    store,
+    config.events.persistBatchSize,
+    logger,
+  );
+  await persister.start();
+  logger.info("event persister started", { batch_size: config.events.persistBatchSize });
+  return {
+    persister,
+    async stop() {
+      await persister.stop();
+      await redis.quit().catch(() => redis.disconnect());
+      await store.close();
+    },
+  };
+}

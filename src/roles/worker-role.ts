@@ -1,0 +1,153 @@
+/**
+ * The turn worker role: a BullMQ worker that runs turns with bounded concurrency, plus the
+ * reconciler, and a graceful stop.
+ *
+ * Stop (SIGTERM): no new jobs are taken; running turns get `shutdownGraceMs` to finish, then the
+ * rest are handed back to the queue (lease kept in place, job moved to wait) and resume on
+ * another worker from their event log.
+ */
+import { Worker } from "bullmq";
+import type { FarmConfig } from "../config/schema.js";
+import { ModelClients } from "../llm/chat-stream.js";
+import type { Logger } from "../obs/logger.js";
+import { Admission } from "../queue/admission.js";
+import { CancelListener } from "../queue/cancel-signals.js";
+import { Reconciler } from "../queue/reconciler.js";
+import { SessionLeases } from "../queue/session-lease.js";
+import {
+  createTurnQueue,
+  KEEP_JOBS,
+  TURN_QUEUE_NAME,
+  type TurnJobData,
+} from "../queue/turn-queue.js";
+import { createRedis } from "../redis/connection.js";
+import { isTerminal, type TurnRecord } from "../store/port.js";
+import { BUILTIN_TOOLS } from "../tools/builtin.js";
+import { ToolCatalog } from "../tools/catalog.js";
+import type { TurnServices } from "../turn/services.js";
+import { TurnJobRunner } from "../turn/turn-job.js";
+import { endTurnOutsideRun } from "../turn/turnover.js";
+import { buildFoundation, closeFoundation } from "./foundation.js";
+
+const RECONCILE_EVERY_MS = 30_000;
+/** A turn younger than this may still be mid-submit; the reconciler leaves it alone. */
+const RECONCILE_MIN_AGE_MS = 60_000;
+
+export interface RunningWorker {
+  worker: Worker<TurnJobData>;
+  runner: TurnJobRunner;
+  reconciler: Reconciler;
+  /** Stops taking jobs, waits up to the grace period, hands back the rest, closes everything. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function startTurnWorker(config: FarmConfig, logger: Logger): Promise<RunningWorker> {
+  const foundation = await buildFoundation(config, logger);
+  const { keys } = foundation;
+  const subscriber = createRedis(config.redis.url, "subscriber", logger);
+  const cancels = new CancelListener(subscriber, keys);
+  await cancels.start();
+  const queueConnection = createRedis(config.redis.url, "blocking", logger);
+  const queue = createTurnQueue(queueConnection, keys.bullPrefix);
+  const leases = new SessionLeases(foundation.redis, keys, config.worker.sessionLeaseTtlMs);
+  const clients = new ModelClients(config.models);
+  const services: TurnServices = {
+    ...foundation,
+    leases,
+    cancels,
+    queue,
+    clients,
+    tools: new ToolCatalog(BUILTIN_TOOLS),
+  };
+  const runner = new TurnJobRunner(services);
+  const failTurn = (turn: TurnRecord, reason: string) => failForGood(services, turn, reason);
+
+  const workerConnection = createRedis(config.redis.url, "blocking", logger);
+  const worker = new Worker<TurnJobData>(
+    TURN_QUEUE_NAME,
+    (job, token) => runner.process(job, token ?? ""),
+    {
+      connection: workerConnection,
+      prefix: keys.bullPrefix,
+      concurrency: config.worker.concurrency,
+      lockDuration: config.worker.lockDurationMs,
+      stalledInterval: config.worker.stalledIntervalMs,
+      maxStalledCount: config.worker.maxStalledCount,
+      removeOnComplete: KEEP_JOBS.completed,
+      removeOnFail: KEEP_JOBS.failed,
+    },
+  );
+  worker.on("error", (err) => logger.warn("worker error", { error: err.message }));
+  worker.on("failed", (job, err) => {
+    if (!job) return;
+    const final =
+      job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled more than/.test(err.message);
+    logger.warn("turn job failed", {
+      turn_id: job.id,
+      error: err.message,
+      final,
+      attempts: job.attemptsMade,
+    });
+    if (!final) return;
+    services.store
+      .getTurn(job.data.turnId)
+      .then((turn) => (turn ? failTurn(turn, err.message) : undefined))
+      .catch((e: Error) =>
+        logger.error("could not end a failed turn", { turn_id: job.id, error: e.message }),
+      );
+  });
+
+  const reconciler = new Reconciler(
+    foundation.redis,
+    foundation.store,
+    queue,
+    new Admission(queue, leases),
+    failTurn,
+    {
+      intervalMs: RECONCILE_EVERY_MS,
+      minAgeMs: RECONCILE_MIN_AGE_MS,
+      lockKey: `${config.redis.prefix}:reconciler`,
+    },
+    logger,
+  );
+  reconciler.start();
+  await worker.waitUntilReady();
+  logger.info("turn worker started", { concurrency: config.worker.concurrency });
+
+  return {
+    worker,
+    runner,
+    reconciler,
+    async stop(graceMs = config.worker.shutdownGraceMs) {
+      await reconciler.stop();
+      const closing = worker.close();
+      const handBack = setTimeout(() => runner.handBackAll(), graceMs);
+      await closing;
+      clearTimeout(handBack);
+      await queue.close();
+      await clients.close();
+      await Promise.all(
+        [subscriber, queueConnection, workerConnection].map((c) =>
+          c.quit().catch(() => c.disconnect()),
+        ),
+      );
+      await closeFoundation(foundation);
+      logger.info("turn worker stopped");
+    },
+  };
+}
+
+/** Ends a turn whose job can no longer run (the last resort after BullMQ gave up on it). */
+async function failForGood(
+  services: TurnServices,
+  turn: TurnRecord,
+  reason: string,
+): Promise<void> {
+  const latest = await services.store.getTurn(turn.id);
+  if (!latest || isTerminal(latest.status)) return;
+  await endTurnOutsideRun(services, latest, "failed", {
+    code: "worker_failure",
+    message: `the turn could not be run: ${reason}`,
+    retryable: true,
+  });
+}

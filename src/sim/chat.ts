@@ -1,0 +1,107 @@
+/**
+ * `POST /v1/chat/completions`: parse, maybe inject a fault, check the context window, run the
+ * script and deliver the reply (as one JSON or as an SSE stream) at the configured pace.
+ *
+ * Invariants:
+ * - order of checks: request validity (400), then faults (429, 500, hang, context overflow), then
+ *   the real context window (400), so a fault directive wins over everything but a broken request;
+ * - a hung request gets no bytes at all, not even headers; only the client's disconnect (or the
+ *   server closing) ends it, and it holds no timer;
+ * - `model` in every reply echoes the request's model.
+ */
+import type { ServerResponse } from "node:http";
+import type { FarmConfig } from "../config/schema.js";
+import type { Logger } from "../obs/logger.js";
+import { deliver } from "./deliver.js";
+import { parseDirectives } from "./directives.js";
+import {
+  contextLengthExceeded,
+  invalidRequest,
+  rateLimited,
+  sendError,
+  serverError,
+} from "./errors.js";
+import { breakArguments, DEFAULT_RETRY_AFTER_S, FaultInjector } from "./faults.js";
+import { completionJson, completionTokens, streamGroups } from "./render.js";
+import { isRequestProblem, parseChatRequest } from "./request.js";
+import { locateTurn, planReply, type Reply } from "./script.js";
+import { estimatePromptTokens } from "./tokens.js";
+
+const SSE_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache",
+};
+const JSON_HEADERS = { "content-type": "application/json" };
+
+export type ChatHandler = (body: string, res: ServerResponse) => void;
+
+export function createChatHandler(config: FarmConfig["sim"], logger?: Logger): ChatHandler {
+  const faults = new FaultInjector(config);
+  // Unique per process run without a random source: start time plus a counter.
+  const idPrefix = `chatcmpl-sim${Date.now().toString(36)}`;
+  let served = 0;
+
+  return (body, res) => {
+    const request = parseChatRequest(body);
+    if (isRequestProblem(request)) {
+      sendError(res, invalidRequest(request.message, request.param));
+      return;
+    }
+    const position = locateTurn(request.messages);
+    const { directives, text: userText } = parseDirectives(position.lastUserContent);
+    const fault = faults.pick(directives, position);
+    if (fault) logger?.debug("sim fault injected", { fault, round: position.round });
+    if (fault === "hang") return;
+    if (fault === "429") {
+      sendError(res, rateLimited(directives.retryAfterS ?? DEFAULT_RETRY_AFTER_S));
+      return;
+    }
+    if (fault === "500") {
+      sendError(res, serverError());
+      return;
+    }
+    const promptTokens = estimatePromptTokens(request);
+    const windowTokens = config.contextWindowTokens;
+    if (fault === "context_overflow" || promptTokens > windowTokens) {
+      // A forced overflow still reports a prompt larger than the window, as a real one would.
+      sendError(res, contextLengthExceeded(windowTokens, Math.max(promptTokens, windowTokens + 1)));
+      return;
+    }
+
+    let reply: Reply = planReply({
+      messages: request.messages,
+      toolNames: request.toolNames,
+      directives,
+      userText,
+      position,
+    });
+    if (fault === "broken_tool_json" && reply.kind === "tool_call") {
+      reply = {
+        ...reply,
+        call: { ...reply.call, arguments: breakArguments(reply.call.arguments) },
+      };
+    }
+    const completion = {
+      id: `${idPrefix}${(served++).toString(36)}`,
+      created: Math.floor(Date.now() / 1000),
+      model: request.model,
+      reply,
+      promptTokens,
+    };
+    const ttftMs = directives.ttftMs ?? config.ttftMs;
+    const tokenDelayMs = directives.tokenDelayMs ?? config.tokenDelayMs;
+    if (request.stream) {
+      deliver(
+        res,
+        SSE_HEADERS,
+        streamGroups(completion, request.includeUsage),
+        ttftMs,
+        tokenDelayMs,
+      );
+    } else {
+      // The whole answer is ready when its last token would have been streamed.
+      const readyMs = ttftMs + tokenDelayMs * (completionTokens(reply) - 1);
+      deliver(res, JSON_HEADERS, [completionJson(completion)], readyMs, 0);
+    }
+  };
+}

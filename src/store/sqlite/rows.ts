@@ -1,0 +1,122 @@
+/**
+ * The one place SQLite rows become store records and back.
+ *
+ * Invariants:
+ * - JSON columns (tools, metadata, usage, error, history messages) are serialised and parsed
+ *   here only, once per row;
+ * - a row that does not decode (unknown status, malformed history item) throws rather than
+ *   handing a wrong-shaped record to the farm;
+ * - `envelope` is passed through as the exact text stored, never re-serialised.
+ */
+import { type ContextMessage, ContextMessageSchema } from "../../context/message.js";
+import {
+  type SessionRecord,
+  type StoredEvent,
+  TURN_STATUSES,
+  type TurnError,
+  type TurnRecord,
+  type TurnStatus,
+  type TurnUsage,
+} from "../port.js";
+
+export interface SessionRow {
+  id: string;
+  user_id: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface TurnRow {
+  id: string;
+  session_id: string;
+  user_id: string;
+  status: string;
+  input: string;
+  model: string;
+  tools: string;
+  metadata: string | null;
+  idempotency_key: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  attempt: number;
+  answer: string | null;
+  stop_reason: string | null;
+  usage: string | null;
+  error: string | null;
+  first_seq: number | null;
+  last_seq: number | null;
+}
+
+export interface EventRow {
+  session_id: string;
+  seq: number;
+  turn_id: string;
+  type: string;
+  ts: number;
+  envelope: string;
+}
+
+export interface IdempotencyRow {
+  request_hash: string;
+  turn_id: string;
+  expires_at: number;
+}
+
+export function sessionFromRow(row: SessionRow): SessionRecord {
+  return { id: row.id, userId: row.user_id, createdAt: row.created_at, updatedAt: row.updated_at };
+}
+
+export function turnFromRow(row: TurnRow): TurnRecord {
+  return {
+    id: row.id,
+    sessionId: row.session_id,
+    userId: row.user_id,
+    status: turnStatus(row.status, row.id),
+    input: row.input,
+    model: row.model,
+    tools: JSON.parse(row.tools) as string[],
+    metadata: parseNullable<Record<string, unknown>>(row.metadata),
+    idempotencyKey: row.idempotency_key,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    attempt: row.attempt,
+    answer: row.answer,
+    stopReason: row.stop_reason,
+    usage: parseNullable<TurnUsage>(row.usage),
+    error: parseNullable<TurnError>(row.error),
+    firstSeq: row.first_seq,
+    lastSeq: row.last_seq,
+  };
+}
+
+export function eventFromRow(row: EventRow): StoredEvent {
+  return {
+    sessionId: row.session_id,
+    seq: row.seq,
+    turnId: row.turn_id,
+    type: row.type,
+    ts: row.ts,
+    envelope: row.envelope,
+  };
+}
+
+export function historyMessageFromColumn(message: string): ContextMessage {
+  return ContextMessageSchema.parse(JSON.parse(message));
+}
+
+/** Serialises a JSON column; `null` stays SQL NULL rather than the text "null". */
+export function jsonColumn(value: unknown): string | null {
+  return value === null ? null : JSON.stringify(value);
+}
+
+function parseNullable<T>(text: string | null): T | null {
+  return text === null ? null : (JSON.parse(text) as T);
+}
+
+function turnStatus(value: string, turnId: string): TurnStatus {
+  const status = TURN_STATUSES.find((known) => known === value);
+  if (status === undefined) throw new Error(`turn ${turnId} has unknown status "${value}"`);
+  return status;
+}

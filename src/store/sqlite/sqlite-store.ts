@@ -1,0 +1,250 @@
+/**
+ * The embedded store: the Store port on one SQLite file that every farm process on the machine
+ * opens (API, workers, persister), each with its own connection.
+ *
+ * Invariants:
+ * - every write of more than one row runs in one IMMEDIATE transaction: the write lock is taken
+ *   up front, so a transaction never reads a snapshot another process then invalidates, and
+ *   concurrent writers queue on `busy_timeout` instead of failing;
+ * - at most one turn exists per (user, idempotency key) while the key is live, also across
+ *   processes: the claim is checked and written inside the same transaction, and the primary
+ *   key on `idempotency` backs that up;
+ * - better-sqlite3 is synchronous, so each method finishes its SQL before returning; the methods
+ *   are async only to satisfy the port (a failure becomes a rejected promise).
+ */
+import Database from "better-sqlite3";
+import type { ContextMessage } from "../../context/message.js";
+import {
+  type CreateTurnResult,
+  type IdempotencyClaim,
+  isTerminal,
+  type NewTurn,
+  type SessionRecord,
+  type Store,
+  type StoredEvent,
+  type TurnOutcome,
+  type TurnRecord,
+} from "../port.js";
+import { openDatabase } from "./connection.js";
+import {
+  eventFromRow,
+  historyMessageFromColumn,
+  jsonColumn,
+  sessionFromRow,
+  turnFromRow,
+} from "./rows.js";
+import { prepareStatements, type Statements } from "./statements.js";
+
+type ReplayedTurn = Extract<CreateTurnResult, { kind: "replayed" }>;
+
+export class SqliteStore implements Store {
+  private readonly sql: Statements;
+  private readonly createTurnTx: Database.Transaction<
+    (turn: NewTurn, idempotency: IdempotencyClaim | null) => CreateTurnResult
+  >;
+  private readonly finishTurnTx: Database.Transaction<
+    (id: string, outcome: TurnOutcome, history: ContextMessage[]) => boolean
+  >;
+  private readonly appendEventsTx: Database.Transaction<(events: StoredEvent[]) => number>;
+
+  /** Opens (creating if needed) the store file at `filePath`. */
+  static open(filePath: string): SqliteStore {
+    return new SqliteStore(openDatabase(filePath));
+  }
+
+  private constructor(private readonly db: Database.Database) {
+    this.sql = prepareStatements(db);
+    this.createTurnTx = db.transaction((turn, idempotency) => this.createTurnIn(turn, idempotency));
+    this.finishTurnTx = db.transaction((id, outcome, history) =>
+      this.finishTurnIn(id, outcome, history),
+    );
+    this.appendEventsTx = db.transaction((events) => this.appendEventsIn(events));
+  }
+
+  async ping(): Promise<void> {
+    this.sql.ping.get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async getSession(id: string): Promise<SessionRecord | null> {
+    const row = this.sql.getSession.get(id);
+    return row === undefined ? null : sessionFromRow(row);
+  }
+
+  async createTurn(turn: NewTurn, idempotency: IdempotencyClaim | null): Promise<CreateTurnResult> {
+    try {
+      return this.createTurnTx.immediate(turn, idempotency);
+    } catch (err) {
+      // The IMMEDIATE transaction already serialises competing claims, so the check inside it
+      // sees the winner; should a claim still collide on the key, answer as the winner would.
+      if (idempotency !== null && isIdempotencyKeyConflict(err)) {
+        const replay = this.liveReplay(turn.userId, idempotency.key, turn.createdAt);
+        if (replay !== null) return replay;
+      }
+      throw err;
+    }
+  }
+
+  async getTurn(id: string): Promise<TurnRecord | null> {
+    const row = this.sql.getTurn.get(id);
+    return row === undefined ? null : turnFromRow(row);
+  }
+
+  async setTurnFirstSeq(id: string, seq: number): Promise<void> {
+    this.sql.setTurnFirstSeq.run(seq, id);
+  }
+
+  async markTurnRunning(id: string, now: number): Promise<TurnRecord | null> {
+    const row = this.sql.markTurnRunning.get(now, id);
+    return row === undefined ? null : turnFromRow(row);
+  }
+
+  async finishTurn(id: string, outcome: TurnOutcome, history: ContextMessage[]): Promise<boolean> {
+    if (!isTerminal(outcome.status)) {
+      throw new Error(`finishTurn needs a terminal status, got "${outcome.status}"`);
+    }
+    return this.finishTurnTx.immediate(id, outcome, history);
+  }
+
+  async setTurnLastSeq(id: string, seq: number): Promise<void> {
+    this.sql.setTurnLastSeq.run(seq, id);
+  }
+
+  async listSessionTurns(sessionId: string, limit: number): Promise<TurnRecord[]> {
+    return this.sql.listSessionTurns.all(sessionId, limit).map(turnFromRow);
+  }
+
+  async listStaleTurns(before: number, limit: number): Promise<TurnRecord[]> {
+    return this.sql.listStaleTurns.all(before, limit).map(turnFromRow);
+  }
+
+  async appendEvents(events: StoredEvent[]): Promise<number> {
+    return events.length === 0 ? 0 : this.appendEventsTx.immediate(events);
+  }
+
+  async readEvents(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
+    return this.sql.readEvents.all(sessionId, afterSeq, limit).map(eventFromRow);
+  }
+
+  async maxSeq(sessionId: string): Promise<number> {
+    return this.sql.maxSeq.get(sessionId) ?? 0;
+  }
+
+  async loadHistory(sessionId: string): Promise<ContextMessage[]> {
+    return this.sql.loadHistory.all(sessionId).map(historyMessageFromColumn);
+  }
+
+  async purgeExpiredIdempotency(now: number): Promise<number> {
+    return this.sql.purgeExpiredIdempotency.run(now).changes;
+  }
+
+  /** Body of the createTurn transaction; `turn.createdAt` is the "now" keys expire against. */
+  private createTurnIn(turn: NewTurn, idempotency: IdempotencyClaim | null): CreateTurnResult {
+    if (idempotency !== null) {
+      const replay = this.liveReplay(turn.userId, idempotency.key, turn.createdAt);
+      if (replay !== null) return replay;
+      // Whatever record is left under the key has expired: the key is free again.
+      this.sql.deleteIdempotency.run(turn.userId, idempotency.key);
+    }
+
+    const session = this.sql.getSession.get(turn.sessionId);
+    if (session !== undefined && session.user_id !== turn.userId) {
+      return { kind: "session_forbidden" };
+    }
+    if (session === undefined) {
+      this.sql.insertSession.run(turn.sessionId, turn.userId, turn.createdAt, turn.createdAt);
+    } else {
+      this.sql.touchSession.run(turn.createdAt, turn.sessionId);
+    }
+
+    this.sql.insertTurn.run({
+      id: turn.id,
+      sessionId: turn.sessionId,
+      userId: turn.userId,
+      input: turn.input,
+      model: turn.model,
+      tools: JSON.stringify(turn.tools),
+      metadata: jsonColumn(turn.metadata),
+      idempotencyKey: idempotency?.key ?? null,
+      createdAt: turn.createdAt,
+    });
+    if (idempotency !== null) {
+      this.sql.insertIdempotency.run(
+        turn.userId,
+        idempotency.key,
+        idempotency.requestHash,
+        turn.id,
+        turn.createdAt,
+        idempotency.expiresAt,
+      );
+    }
+    return { kind: "created", turn: this.requireTurn(turn.id), sessionCreated: !session };
+  }
+
+  /** The answer for a key that is still live at `now`, or null when absent or expired. */
+  private liveReplay(userId: string, key: string, now: number): ReplayedTurn | null {
+    const record = this.sql.getIdempotency.get(userId, key);
+    if (record === undefined || record.expires_at <= now) return null;
+    return {
+      kind: "replayed",
+      turn: this.requireTurn(record.turn_id),
+      requestHash: record.request_hash,
+    };
+  }
+
+  private finishTurnIn(id: string, outcome: TurnOutcome, history: ContextMessage[]): boolean {
+    const ended = this.sql.finishTurn.get({
+      id,
+      status: outcome.status,
+      finishedAt: outcome.finishedAt,
+      answer: outcome.answer,
+      stopReason: outcome.stopReason,
+      usage: jsonColumn(outcome.usage),
+      error: jsonColumn(outcome.error),
+      lastSeq: outcome.lastSeq,
+    });
+    if (ended === undefined) return false;
+
+    const sessionId = ended.session_id;
+    let idx = this.sql.nextHistoryIdx.get(sessionId) ?? 0;
+    for (const message of history) {
+      this.sql.insertHistory.run(sessionId, idx, id, JSON.stringify(message));
+      idx += 1;
+    }
+    this.sql.touchSession.run(outcome.finishedAt, sessionId);
+    return true;
+  }
+
+  private appendEventsIn(events: StoredEvent[]): number {
+    let inserted = 0;
+    for (const event of events) {
+      inserted += this.sql.insertEvent.run(
+        event.sessionId,
+        event.seq,
+        event.turnId,
+        event.type,
+        event.ts,
+        event.envelope,
+      ).changes;
+    }
+    return inserted;
+  }
+
+  private requireTurn(id: string): TurnRecord {
+    const row = this.sql.getTurn.get(id);
+    // Turns are never deleted and the idempotency record references its turn by foreign key.
+    if (row === undefined) throw new Error(`turn ${id} is missing from the SQLite store`);
+    return turnFromRow(row);
+  }
+}
+
+function isIdempotencyKeyConflict(err: unknown): boolean {
+  return (
+    err instanceof Database.SqliteError &&
+    err.code === "SQLITE_CONSTRAINT_PRIMARYKEY" &&
+    err.message.includes("idempotency.")
+  );
+}

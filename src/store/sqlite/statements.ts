@@ -1,0 +1,127 @@
+/**
+ * Every SQL statement the SQLite store runs, prepared once per connection.
+ *
+ * Invariants:
+ * - "non-terminal" is spelled once, from the port's status lists, so SQL and TypeScript agree;
+ * - a status change is a single conditional UPDATE (`… WHERE status IN (non-terminal)`), so two
+ *   processes racing to move the same turn cannot both succeed;
+ * - an idempotency record counts as expired once `expires_at <= now`, both when a create meets
+ *   it and when the purge removes it.
+ */
+import type Database from "better-sqlite3";
+import { isTerminal, TURN_STATUSES } from "../port.js";
+import type { EventRow, IdempotencyRow, SessionRow, TurnRow } from "./rows.js";
+
+// Interpolating is safe: the list is a compile-time constant, not user input.
+const NON_TERMINAL_SQL = TURN_STATUSES.filter((status) => !isTerminal(status))
+  .map((status) => `'${status}'`)
+  .join(", ");
+
+export interface InsertTurnParams {
+  id: string;
+  sessionId: string;
+  userId: string;
+  input: string;
+  model: string;
+  tools: string;
+  metadata: string | null;
+  idempotencyKey: string | null;
+  createdAt: number;
+}
+
+export interface FinishTurnParams {
+  id: string;
+  status: string;
+  finishedAt: number;
+  answer: string | null;
+  stopReason: string | null;
+  usage: string | null;
+  error: string | null;
+  lastSeq: number | null;
+}
+
+export type Statements = ReturnType<typeof prepareStatements>;
+
+export function prepareStatements(db: Database.Database) {
+  return {
+    ping: db.prepare<[], unknown>("SELECT 1"),
+
+    getSession: db.prepare<[string], SessionRow>("SELECT * FROM sessions WHERE id = ?"),
+    insertSession: db.prepare<[string, string, number, number]>(
+      "INSERT INTO sessions (id, user_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
+    ),
+    /** Sessions are only ever touched forward in time, whatever order processes commit in. */
+    touchSession: db.prepare<[number, string]>(
+      "UPDATE sessions SET updated_at = MAX(updated_at, ?) WHERE id = ?",
+    ),
+
+    getTurn: db.prepare<[string], TurnRow>("SELECT * FROM turns WHERE id = ?"),
+    insertTurn: db.prepare<InsertTurnParams>(
+      `INSERT INTO turns (id, session_id, user_id, status, input, model, tools, metadata,
+                          idempotency_key, created_at, attempt)
+       VALUES (@id, @sessionId, @userId, 'queued', @input, @model, @tools, @metadata,
+               @idempotencyKey, @createdAt, 0)`,
+    ),
+    setTurnFirstSeq: db.prepare<[number, string]>("UPDATE turns SET first_seq = ? WHERE id = ?"),
+    setTurnLastSeq: db.prepare<[number, string]>("UPDATE turns SET last_seq = ? WHERE id = ?"),
+    markTurnRunning: db.prepare<[number, string], TurnRow>(
+      `UPDATE turns
+          SET status = 'running', attempt = attempt + 1, started_at = COALESCE(started_at, ?)
+        WHERE id = ? AND status IN (${NON_TERMINAL_SQL})
+       RETURNING *`,
+    ),
+    finishTurn: db.prepare<FinishTurnParams, { session_id: string }>(
+      `UPDATE turns
+          SET status = @status, finished_at = @finishedAt, answer = @answer,
+              stop_reason = @stopReason, usage = @usage, error = @error, last_seq = @lastSeq
+        WHERE id = @id AND status IN (${NON_TERMINAL_SQL})
+       RETURNING session_id`,
+    ),
+    listSessionTurns: db.prepare<[string, number], TurnRow>(
+      `SELECT * FROM turns WHERE session_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
+    ),
+    listStaleTurns: db.prepare<[number, number], TurnRow>(
+      `SELECT * FROM turns
+        WHERE status IN (${NON_TERMINAL_SQL}) AND created_at < ?
+        ORDER BY created_at, id
+        LIMIT ?`,
+    ),
+
+    insertEvent: db.prepare<[string, number, string, string, number, string]>(
+      `INSERT OR IGNORE INTO events (session_id, seq, turn_id, type, ts, envelope)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    readEvents: db.prepare<[string, number, number], EventRow>(
+      "SELECT * FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+    ),
+    maxSeq: db
+      .prepare<[string], number>("SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = ?")
+      .pluck(),
+
+    nextHistoryIdx: db
+      .prepare<[string], number>(
+        "SELECT COALESCE(MAX(idx), -1) + 1 FROM session_history WHERE session_id = ?",
+      )
+      .pluck(),
+    insertHistory: db.prepare<[string, number, string, string]>(
+      "INSERT INTO session_history (session_id, idx, turn_id, message) VALUES (?, ?, ?, ?)",
+    ),
+    loadHistory: db
+      .prepare<[string], string>(
+        "SELECT message FROM session_history WHERE session_id = ? ORDER BY idx",
+      )
+      .pluck(),
+
+    getIdempotency: db.prepare<[string, string], IdempotencyRow>(
+      "SELECT request_hash, turn_id, expires_at FROM idempotency WHERE user_id = ? AND key = ?",
+    ),
+    deleteIdempotency: db.prepare<[string, string]>(
+      "DELETE FROM idempotency WHERE user_id = ? AND key = ?",
+    ),
+    insertIdempotency: db.prepare<[string, string, string, string, number, number]>(
+      `INSERT INTO idempotency (user_id, key, request_hash, turn_id, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    purgeExpiredIdempotency: db.prepare<[number]>("DELETE FROM idempotency WHERE expires_at <= ?"),
+  };
+}

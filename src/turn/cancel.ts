@@ -1,0 +1,72 @@
+/**
+ * Cancelling a turn from the API, whatever state it is in.
+ *
+ * - finished: nothing changes (cancel is idempotent);
+ * - queued: the cancel flag is set first, then the job is removed; if the removal wins, no worker
+ *   will ever run the turn and the API ends it here; if a worker took the job meanwhile, the
+ *   flag stops it when it tries to start;
+ * - running: the flag and the broadcast reach the worker, which aborts the model call and tools.
+ * Then the call waits a little for the turn to end so the answer usually shows the final state.
+ */
+import type { Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import type { FarmConfig } from "../config/schema.js";
+import { notFound } from "../contract/errors.js";
+import type { EventAppender } from "../events/appender.js";
+import { requestCancel } from "../queue/cancel-signals.js";
+import type { SessionLeases } from "../queue/session-lease.js";
+import type { TurnJobData } from "../queue/turn-queue.js";
+import type { RedisKeys } from "../redis/keys.js";
+import { isTerminal, type Store, type TurnRecord } from "../store/port.js";
+import { CANCELLED_BEFORE_START, endTurnOutsideRun } from "./turnover.js";
+
+const POLL_MS = 25;
+
+export interface CancelDeps {
+  config: FarmConfig;
+  store: Store;
+  redis: Redis;
+  keys: RedisKeys;
+  appender: EventAppender;
+  leases: SessionLeases;
+  queue: Queue<TurnJobData>;
+}
+
+export async function cancelTurn(deps: CancelDeps, turnId: string): Promise<TurnRecord> {
+  const turn = await deps.store.getTurn(turnId);
+  if (!turn) throw notFound("turn", turnId);
+  if (isTerminal(turn.status)) return turn;
+
+  await requestCancel(deps.redis, deps.keys, turnId);
+  if (turn.status === "queued" && (await removeQueuedJob(deps.queue, turnId))) {
+    await endTurnOutsideRun(deps, turn, "cancelled", CANCELLED_BEFORE_START);
+  }
+  return waitForEnd(deps.store, turn, deps.config.api.cancelWaitMs);
+}
+
+/** True when the job is gone for good: removed now, or never added. */
+async function removeQueuedJob(queue: Queue<TurnJobData>, turnId: string): Promise<boolean> {
+  const job = await queue.getJob(turnId);
+  if (!job) return true;
+  const state = await job.getState();
+  if (state !== "waiting" && state !== "delayed" && state !== "prioritized") return false;
+  try {
+    await job.remove();
+    return true;
+  } catch {
+    // A worker locked it between our look and the removal; the cancel flag stops it.
+    return false;
+  }
+}
+
+async function waitForEnd(store: Store, turn: TurnRecord, waitMs: number): Promise<TurnRecord> {
+  const deadline = Date.now() + waitMs;
+  let current = turn;
+  while (Date.now() < deadline) {
+    const latest = await store.getTurn(turn.id);
+    if (latest) current = latest;
+    if (isTerminal(current.status)) return current;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  return current;
+}

@@ -1,0 +1,139 @@
+/**
+ * One model round of a turn: announce it, stream the answer as deltas, retry transient failures
+ * (reporting each retry), and record the assembled output.
+ *
+ * Invariants:
+ * - `llm_output` and `token_usage` are emitted once per round (step keys without the attempt),
+ *   so a resumed attempt that redoes the round cannot record it twice;
+ * - a retry after text was already streamed says `reset_output: true`, and clients discard
+ *   the partial text of that round;
+ * - waits between retries end at once when the turn is aborted.
+ */
+import type { ContextMessage } from "../context/message.js";
+import type { TurnEmitter } from "../events/turn-emitter.js";
+import type { ChatResult, ModelClients, ToolSpec } from "../llm/chat-stream.js";
+import { LlmError } from "../llm/llm-error.js";
+
+const FIRST_RETRY_DELAY_MS = 500;
+
+export interface ModelStepInput {
+  clients: ModelClients;
+  emitter: TurnEmitter;
+  signal: AbortSignal;
+  model: string;
+  round: number;
+  /** The turn's attempt number; it keeps per-attempt step keys apart. */
+  attempt: number;
+  messages: ContextMessage[];
+  tools: ToolSpec[];
+  /** An earlier attempt streamed text for this round that clients must drop. */
+  staleDeltas: boolean;
+}
+
+export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
+  const { emitter, round, attempt } = input;
+  const model = input.clients.config(input.model);
+  const maxTries = model.maxRetries + 1;
+  let resetNeeded = input.staleDeltas;
+
+  for (let tryNo = 1; ; tryNo++) {
+    const stepBase = `r${round}.a${attempt}.t${tryNo}`;
+    if (resetNeeded && tryNo === 1) {
+      emitter.emit("llm_stream_retry", `${stepBase}.resume`, {
+        model_round: round,
+        attempt: tryNo,
+        max_attempts: maxTries,
+        delay_ms: 0,
+        reason: "turn_resumed",
+        will_retry: true,
+        reset_output: true,
+      });
+      resetNeeded = false;
+    }
+    emitter.emit("context_usage", `${stepBase}.context_usage`, {
+      model_round: round,
+      context_tokens: estimateTokens(input.messages),
+      message_count: input.messages.length,
+      max_context: model.contextWindowTokens,
+    });
+    emitter.emit("progress", `${stepBase}.progress`, { stage: "llm_call", model_round: round });
+
+    let streamed = false;
+    try {
+      const result = await input.clients.stream(input.model, {
+        messages: input.messages,
+        tools: input.tools,
+        signal: input.signal,
+        onDelta: (text) => {
+          streamed = true;
+          emitter.delta(text, stepBase, { model_round: round });
+        },
+      });
+      recordOutput(emitter, round, result);
+      return result;
+    } catch (err) {
+      const error = err instanceof LlmError ? err : new LlmError("network", String(err));
+      const willRetry = error.retryable && tryNo < maxTries && !input.signal.aborted;
+      const delayMs = willRetry ? retryDelayMs(tryNo, error, model.maxRetryDelayMs) : 0;
+      if (error.kind !== "aborted") {
+        emitter.emit("llm_stream_retry", `${stepBase}.retry`, {
+          model_round: round,
+          attempt: tryNo,
+          max_attempts: maxTries,
+          delay_ms: delayMs,
+          reason: error.kind,
+          error: error.message,
+          will_retry: willRetry,
+          reset_output: streamed,
+        });
+      }
+      if (!willRetry) throw error;
+      await sleep(delayMs, input.signal);
+    }
+  }
+}
+
+function recordOutput(emitter: TurnEmitter, round: number, result: ChatResult): void {
+  emitter.emit("llm_output", `r${round}.llm_output`, {
+    model_round: round,
+    content: result.content,
+    tool_calls: result.toolCalls,
+    finish_reason: result.finishReason,
+    usage: result.usage,
+  });
+  if (result.usage) {
+    emitter.emit("token_usage", `r${round}.token_usage`, { model_round: round, ...result.usage });
+  }
+}
+
+/** Exponential backoff with jitter; a provider's Retry-After is honoured up to the cap. */
+export function retryDelayMs(tryNo: number, error: LlmError, capMs: number): number {
+  const exponential = FIRST_RETRY_DELAY_MS * 2 ** (tryNo - 1);
+  const jittered = exponential / 2 + Math.random() * (exponential / 2);
+  return Math.min(capMs, Math.max(jittered, error.retryAfterMs ?? 0));
+}
+
+/** A rough count (4 chars per token) until the tokenizer-based ContextManager arrives. */
+export function estimateTokens(messages: ContextMessage[]): number {
+  let chars = 0;
+  for (const m of messages) {
+    chars += m.content.length + 16;
+    if (m.role === "assistant") {
+      for (const call of m.tool_calls ?? []) chars += call.name.length + call.arguments.length;
+    }
+  }
+  return Math.ceil(chars / 4);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

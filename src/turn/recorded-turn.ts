@@ -1,0 +1,104 @@
+/**
+ * What earlier attempts of a turn already did, read back from its events, so a resumed attempt
+ * (after a worker crash or a hand-back on shutdown) continues instead of starting over.
+ *
+ * The event log is the turn's source of truth: a model round whose `llm_output` is recorded is
+ * not called again, a tool call whose `tool_result` is recorded is not run again, and a decided
+ * `final`/`error` is finalised as it was decided. A round that streamed deltas but never recorded
+ * its output is redone; the new attempt tells clients to drop that text (`reset_output`).
+ */
+import type { ToolCall } from "../context/message.js";
+import type { LogEvent } from "../events/event-log.js";
+import type { ChatUsage } from "../llm/chat-stream.js";
+
+export interface RecordedOutput {
+  content: string;
+  toolCalls: ToolCall[];
+  finishReason: string;
+  usage: ChatUsage | null;
+}
+
+export interface RecordedToolResult {
+  ok: boolean;
+  data: unknown;
+  error?: string;
+}
+
+export interface RecordedError {
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+export class RecordedTurn {
+  readonly outputs = new Map<number, RecordedOutput>();
+  readonly toolResults = new Map<string, RecordedToolResult>();
+  /** Rounds that streamed text in an earlier attempt. */
+  readonly roundsWithDeltas = new Set<number>();
+  final: { answer: string; stopReason: string } | null = null;
+  error: RecordedError | null = null;
+  terminalSeq: number | null = null;
+
+  static readonly empty = new RecordedTurn();
+
+  static fromEvents(turnId: string, events: LogEvent[]): RecordedTurn {
+    const recorded = new RecordedTurn();
+    for (const event of events) {
+      if (event.turnId === turnId) recorded.add(event);
+    }
+    return recorded;
+  }
+
+  get isEmpty(): boolean {
+    return (
+      this.outputs.size === 0 && this.roundsWithDeltas.size === 0 && !this.final && !this.error
+    );
+  }
+
+  toolResult(round: number, callId: string): RecordedToolResult | undefined {
+    return this.toolResults.get(`${round}:${callId}`);
+  }
+
+  private add(event: LogEvent): void {
+    const { seq, data } = JSON.parse(event.envelope) as {
+      seq: number;
+      data: Record<string, unknown>;
+    };
+    const round = Number(data.model_round);
+    switch (event.type) {
+      case "llm_output_delta":
+        this.roundsWithDeltas.add(round);
+        break;
+      case "llm_output":
+        this.outputs.set(round, {
+          content: String(data.content ?? ""),
+          toolCalls: (data.tool_calls as ToolCall[] | undefined) ?? [],
+          finishReason: String(data.finish_reason ?? "stop"),
+          usage: (data.usage as ChatUsage | null | undefined) ?? null,
+        });
+        break;
+      case "tool_result":
+        this.toolResults.set(`${round}:${String(data.tool_call_id)}`, {
+          ok: data.ok === true,
+          data: data.data ?? null,
+          ...(typeof data.error === "string" ? { error: data.error } : {}),
+        });
+        break;
+      case "final":
+        this.final = { answer: String(data.answer ?? ""), stopReason: String(data.stop_reason) };
+        break;
+      case "error":
+        this.error = {
+          code: String(data.code),
+          message: String(data.message),
+          retryable: data.retryable === true,
+        };
+        break;
+      case "turn_terminal":
+        this.terminalSeq = seq;
+        break;
+      default:
+        break;
+    }
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Everything a turn needs from the outside world, built once per worker process.
+ */
+import type { Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import type { FarmConfig } from "../config/schema.js";
+import type { EventAppender } from "../events/appender.js";
+import type { EventLog } from "../events/event-log.js";
+import type { ModelClients } from "../llm/chat-stream.js";
+import type { Logger } from "../obs/logger.js";
+import type { CancelListener } from "../queue/cancel-signals.js";
+import type { SessionLeases } from "../queue/session-lease.js";
+import type { TurnJobData } from "../queue/turn-queue.js";
+import type { RedisKeys } from "../redis/keys.js";
+import type { Store } from "../store/port.js";
+import type { ToolCatalog } from "../tools/catalog.js";
+
+export interface TurnServices {
+  config: FarmConfig;
+  logger: Logger;
+  store: Store;
+  redis: Redis;
+  keys: RedisKeys;
+  appender: EventAppender;
+  eventLog: EventLog;
+  leases: SessionLeases;
+  cancels: CancelListener;
+  queue: Queue<TurnJobData>;
+  clients: ModelClients;
+  tools: ToolCatalog;
+}

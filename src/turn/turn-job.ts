@@ -1,0 +1,345 @@
+/**
+ * Runs one turn job, start to finish: session lease, resume record, the agent loop, the ending,
+ * and waking the session's next turn.
+ *
+ * Invariants:
+ * - every way out releases what it took: the lease (dropped, or kept in place on hand-back),
+ *   the renewal timer, the cancel watch;
+ * - a turn whose session is busy does not hold a worker slot: its job is delayed and woken by
+ *   the turn ahead of it when that one ends;
+ * - a worker that loses the lease stops writing at once (appends are fenced) and leaves the turn
+ *   to its new owner; it neither finalises nor releases anything;
+ * - only turn-level outcomes end a turn; an infrastructure failure (Redis, store) throws so
+ *   BullMQ retries the job, and the retry resumes from the event log.
+ */
+import { randomUUID } from "node:crypto";
+import { DelayedError, type Job, WaitingError } from "bullmq";
+import { LeaseLostError } from "../events/appender.js";
+import { TurnEmitter } from "../events/turn-emitter.js";
+import { LlmError } from "../llm/llm-error.js";
+import type { Logger } from "../obs/logger.js";
+import type { TurnJobData } from "../queue/turn-queue.js";
+import { isTerminal, type TurnRecord } from "../store/port.js";
+import { ensureWorkspace } from "../tools/workspace.js";
+import { announceTerminal, finalizeTurn, type TurnEnding } from "./finalize.js";
+import { readTurnRecord } from "./read-record.js";
+import { RecordedTurn } from "./recorded-turn.js";
+import type { TurnServices } from "./services.js";
+import { TurnAborted, TurnLoop } from "./turn-loop.js";
+import { CANCELLED_BEFORE_START, endTurnOutsideRun, releaseAndWakeNext } from "./turnover.js";
+
+/** A turn waiting for its session is retried this often unless the turn ahead wakes it sooner. */
+const SESSION_BUSY_RETRY_MS = 500;
+
+type AbortReason = "cancel" | "shutdown" | "lease_lost";
+
+export type TurnJobOutcome =
+  | "completed"
+  | "failed"
+  | "cancelled"
+  | "abandoned"
+  | "already_finished"
+  | "unknown_turn";
+
+export class TurnJobRunner {
+  private readonly active = new Map<string, (reason: AbortReason) => void>();
+
+  constructor(private readonly services: TurnServices) {}
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  /** Aborts every running turn so it is handed back to the queue (graceful shutdown). */
+  handBackAll(): void {
+    for (const abort of this.active.values()) abort("shutdown");
+  }
+
+  async process(job: Job<TurnJobData>, token: string): Promise<TurnJobOutcome> {
+    const { store, leases } = this.services;
+    const turn = await store.getTurn(job.data.turnId);
+    if (!turn) {
+      this.services.logger.warn("job for unknown turn dropped", { turn_id: job.data.turnId });
+      return "unknown_turn";
+    }
+    const log = this.services.logger.child({
+      user_id: turn.userId,
+      session_id: turn.sessionId,
+      turn_id: turn.id,
+    });
+    if (isTerminal(turn.status)) {
+      await this.closeOut(turn, null, log);
+      return "already_finished";
+    }
+
+    // Watch before acquiring: a cancel is then either seen by acquire (flag) or by the watch.
+    const abort = new TurnAbort();
+    const unwatch = this.services.cancels.watch(turn.id, () => abort.fire("cancel"));
+    try {
+      let acquired = await leases.acquire(turn.sessionId, turn.id, randomUUID());
+      if (
+        acquired.kind === "waiting" &&
+        (await this.dropIfStale(turn.sessionId, acquired.blocker))
+      ) {
+        acquired = await leases.acquire(turn.sessionId, turn.id, randomUUID());
+      }
+      if (acquired.kind === "cancelled") {
+        await endTurnOutsideRun(this.services, turn, "cancelled", CANCELLED_BEFORE_START);
+        log.info("turn cancelled before it started");
+        return "cancelled";
+      }
+      if (acquired.kind === "waiting") {
+        log.debug("session busy; turn waits", { blocker: acquired.blocker });
+        await job.moveToDelayed(Date.now() + SESSION_BUSY_RETRY_MS, token);
+        throw new DelayedError();
+      }
+      return await this.runLeased(job, token, turn, acquired.lease, abort, log);
+    } finally {
+      unwatch();
+    }
+  }
+
+  private async runLeased(
+    job: Job<TurnJobData>,
+    token: string,
+    queued: TurnRecord,
+    lease: string,
+    abort: TurnAbort,
+    log: Logger,
+  ): Promise<TurnJobOutcome> {
+    const { store, leases, config } = this.services;
+    this.active.set(queued.id, (why) => abort.fire(why));
+    const renewal = setInterval(
+      () => {
+        leases
+          .renew(queued.sessionId, queued.id, lease)
+          .then((state) => {
+            if (state === "lost") abort.fire("lease_lost");
+            if (state === "cancel") abort.fire("cancel");
+          })
+          .catch((err: Error) => log.warn("lease renewal failed", { error: err.message }));
+      },
+      Math.floor(config.worker.sessionLeaseTtlMs / 3),
+    );
+    const emitter = new TurnEmitter(this.services.appender, target(queued), config.events, lease);
+
+    try {
+      const turn = await store.markTurnRunning(queued.id, Date.now());
+      if (!turn) {
+        const ended = await store.getTurn(queued.id);
+        if (ended) await this.closeOut(ended, lease, log);
+        return "already_finished";
+      }
+      const recorded =
+        turn.attempt > 1 ? await readTurnRecord(this.services, turn) : RecordedTurn.empty;
+      emitter.emit("progress", `start.a${turn.attempt}`, {
+        stage: turn.attempt > 1 ? "resumed" : "start",
+        attempt: turn.attempt,
+        model: turn.model,
+      });
+      log.info("turn started", { attempt: turn.attempt, resumed: !recorded.isEmpty });
+
+      const run = await this.runLoop(turn, recorded, emitter, abort, log);
+      if (run.kind === "hand_back") {
+        await emitter.flush().catch(() => undefined);
+        await leases.release(turn.sessionId, turn.id, lease, true);
+        await job.moveToWait(token);
+        log.info("turn handed back for another worker", { attempt: turn.attempt });
+        throw new WaitingError();
+      }
+      if (run.kind === "abandon") {
+        log.warn("turn lease lost; another worker owns it now");
+        return "abandoned";
+      }
+      await finalizeTurn(store, emitter, turn, run.ending, run.history);
+      log.info("turn finished", {
+        status: run.ending.status,
+        stop_reason: run.ending.stopReason,
+        error_code: run.ending.error?.code,
+      });
+      await releaseAndWakeNext(this.services, turn, lease);
+      return run.ending.status;
+    } catch (err) {
+      if (err instanceof LeaseLostError) {
+        log.warn("turn lease lost; another worker owns it now");
+        return "abandoned";
+      }
+      throw err;
+    } finally {
+      clearInterval(renewal);
+      this.active.delete(queued.id);
+      emitter.dispose();
+    }
+  }
+
+  private async runLoop(
+    turn: TurnRecord,
+    recorded: RecordedTurn,
+    emitter: TurnEmitter,
+    abort: TurnAbort,
+    log: Logger,
+  ): Promise<
+    | { kind: "ended"; ending: TurnEnding; history: TurnLoop["completedHistory"] }
+    | { kind: "hand_back" }
+    | { kind: "abandon" }
+  > {
+    const { store, config, clients, tools } = this.services;
+    const loop = new TurnLoop({
+      input: turn.input,
+      model: turn.model,
+      attempt: turn.attempt,
+      maxRounds: config.turn.maxRounds,
+      history: await store.loadHistory(turn.sessionId),
+      recorded,
+      emitter,
+      signal: abort.signal,
+      clients,
+      tools: tools.select(turn.tools),
+      toolSpecs: tools.specs(turn.tools),
+      workspaceRoot: await ensureWorkspace(config.dataDir, turn.userId),
+      limits: config.tools,
+      resultMaxChars: config.tools.resultMaxChars,
+    });
+    const ending = (partial: Omit<TurnEnding, "usage">): TurnEnding => ({
+      ...partial,
+      usage: loop.usage,
+    });
+    const history = () => loop.completedHistory;
+
+    if (recorded.final) {
+      // An earlier attempt decided the answer; finish with it.
+      const answer = recorded.final;
+      return {
+        kind: "ended",
+        ending: ending({
+          status: "completed",
+          answer: answer.answer,
+          stopReason: answer.stopReason,
+          error: null,
+        }),
+        history: [...history(), { role: "assistant", content: answer.answer }],
+      };
+    }
+    if (recorded.error) {
+      return {
+        kind: "ended",
+        ending: ending({
+          status: "failed",
+          answer: null,
+          stopReason: "error",
+          error: recorded.error,
+        }),
+        history: history(),
+      };
+    }
+    try {
+      const answer = await loop.run();
+      return {
+        kind: "ended",
+        ending: ending({
+          status: "completed",
+          answer: answer.answer,
+          stopReason: answer.stopReason,
+          error: null,
+        }),
+        history: history(),
+      };
+    } catch (err) {
+      const why = abort.reason;
+      if (err instanceof LeaseLostError || why === "lease_lost") return { kind: "abandon" };
+      if (why === "shutdown") return { kind: "hand_back" };
+      if (why === "cancel" && (err instanceof TurnAborted || isAbortedLlmError(err))) {
+        return {
+          kind: "ended",
+          ending: ending({
+            status: "cancelled",
+            answer: null,
+            stopReason: "cancelled",
+            error: { code: "cancelled", message: "the turn was cancelled", retryable: false },
+          }),
+          history: history(),
+        };
+      }
+      if (err instanceof LlmError) {
+        return {
+          kind: "ended",
+          ending: ending({
+            status: "failed",
+            answer: null,
+            stopReason: "error",
+            error: turnErrorOf(err),
+          }),
+          history: history(),
+        };
+      }
+      log.error("turn failed unexpectedly", {
+        error: (err as Error).message,
+        stack: (err as Error).stack,
+      });
+      throw err;
+    }
+  }
+
+  /** The store says the turn ended: make sure its terminal event exists and the session moves on. */
+  private async closeOut(turn: TurnRecord, lease: string | null, log: Logger): Promise<void> {
+    const emitter = new TurnEmitter(
+      this.services.appender,
+      target(turn),
+      this.services.config.events,
+      undefined,
+    );
+    try {
+      await announceTerminal(this.services.store, emitter, turn);
+      await releaseAndWakeNext(this.services, turn, lease);
+      log.info("finished turn closed out", { status: turn.status });
+    } finally {
+      emitter.dispose();
+    }
+  }
+
+  /** True if the blocker is a turn that already ended (or never existed) and was dropped. */
+  private async dropIfStale(sessionId: string, blocker: string): Promise<boolean> {
+    const turn = blocker ? await this.services.store.getTurn(blocker) : null;
+    if (turn && !isTerminal(turn.status)) return false;
+    await this.services.leases.release(sessionId, blocker, null);
+    return true;
+  }
+}
+
+/** The turn's abort switch, remembering the first reason it was pulled for. */
+class TurnAbort {
+  private readonly controller = new AbortController();
+  reason: AbortReason | null = null;
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  fire(reason: AbortReason): void {
+    if (this.reason) return;
+    this.reason = reason;
+    this.controller.abort();
+  }
+}
+
+function target(turn: TurnRecord) {
+  return { sessionId: turn.sessionId, turnId: turn.id, userId: turn.userId };
+}
+
+function isAbortedLlmError(err: unknown): boolean {
+  return err instanceof LlmError && err.kind === "aborted";
+}
+
+const LLM_ERROR_CODES: Record<string, string> = {
+  context_window_exceeded: "context_window_exceeded",
+  auth_failed: "llm_auth_failed",
+  bad_request: "llm_bad_request",
+};
+
+function turnErrorOf(err: LlmError) {
+  return {
+    code: LLM_ERROR_CODES[err.kind] ?? "llm_unavailable",
+    message: err.message,
+    retryable: err.retryable,
+  };
+}

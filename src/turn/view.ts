@@ -1,0 +1,46 @@
+/**
+ * The public view of a turn (GET /v1/turns/{id}) built from its stored record.
+ */
+import type { Redis } from "ioredis";
+import type { TurnView } from "../contract/turns.js";
+import type { RedisKeys } from "../redis/keys.js";
+import { isTerminal, type TurnRecord } from "../store/port.js";
+
+export function turnLinks(turnId: string) {
+  const self = `/v1/turns/${turnId}`;
+  return { self, events: `${self}/events`, cancel: `${self}/cancel` };
+}
+
+const iso = (ms: number | null) => (ms === null ? undefined : new Date(ms).toISOString());
+
+export function toTurnView(turn: TurnRecord, lastSeq: number, cancelRequested = false): TurnView {
+  return {
+    turn_id: turn.id,
+    session_id: turn.sessionId,
+    user_id: turn.userId,
+    status: turn.status,
+    model: turn.model,
+    created_at: new Date(turn.createdAt).toISOString(),
+    ...(turn.startedAt !== null ? { started_at: iso(turn.startedAt) } : {}),
+    ...(turn.finishedAt !== null ? { finished_at: iso(turn.finishedAt) } : {}),
+    attempt: turn.attempt,
+    ...(turn.answer !== null ? { answer: turn.answer } : {}),
+    ...(turn.stopReason !== null ? { stop_reason: turn.stopReason } : {}),
+    ...(turn.usage ? { usage: turn.usage } : {}),
+    ...(turn.error ? { error: turn.error } : {}),
+    ...(cancelRequested && !isTerminal(turn.status) ? { cancel_requested: true } : {}),
+    last_seq: lastSeq,
+    links: turnLinks(turn.id),
+  };
+}
+
+/** The newest seq of a turn: stored once it ended, else the live counter kept with its steps. */
+export async function turnLastSeq(
+  redis: Redis,
+  keys: RedisKeys,
+  turn: TurnRecord,
+): Promise<number> {
+  if (turn.lastSeq !== null) return turn.lastSeq;
+  const live = await redis.hget(keys.turnSteps(turn.id), "_last");
+  return live !== null ? Number.parseInt(live, 10) : (turn.firstSeq ?? 0);
+}

@@ -1,0 +1,137 @@
+/**
+ * What the SQLite adapter promises beyond the store contract: its connection settings, its
+ * schema version, and correctness when several OS processes write the same file at once.
+ */
+import { type ChildProcessByStdio, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import type { Readable, Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { expect } from "chai";
+import { openDatabase, SQLITE_BUSY_TIMEOUT_MS } from "../../src/store/sqlite/connection.js";
+import { SCHEMA_VERSION } from "../../src/store/sqlite/schema.js";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import { seqRange } from "./fixtures.js";
+
+const CHILD_SCRIPT = fileURLToPath(new URL("./sqlite-race-child.ts", import.meta.url));
+const RACE_PROCESSES = 3;
+const RACE_ROUNDS = 1_000;
+const RACE_BATCH_SIZE = 4;
+const RACE_EVENTS_SESSION = "race-events";
+/** What `PRAGMA synchronous` reads back as for NORMAL. */
+const SQLITE_SYNCHRONOUS_NORMAL = 1;
+
+type RaceChild = ChildProcessByStdio<Writable, Readable, null>;
+
+interface ChildReport {
+  createdKeys: string[];
+  eventsInserted: number;
+}
+
+describe("SqliteStore (adapter specifics)", () => {
+  let dir = "";
+  let file = "";
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "farm-sqlite-"));
+    file = path.join(dir, "farm.sqlite");
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("opens in WAL mode with NORMAL sync, a busy timeout, foreign keys and a stamped schema", () => {
+    const db = openDatabase(file);
+    try {
+      expect(db.pragma("journal_mode", { simple: true })).to.equal("wal");
+      expect(db.pragma("synchronous", { simple: true })).to.equal(SQLITE_SYNCHRONOUS_NORMAL);
+      expect(db.pragma("busy_timeout", { simple: true })).to.equal(SQLITE_BUSY_TIMEOUT_MS);
+      expect(db.pragma("foreign_keys", { simple: true })).to.equal(1);
+      expect(db.pragma("user_version", { simple: true })).to.equal(SCHEMA_VERSION);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("reopens an existing file without touching its data", async () => {
+    const first = SqliteStore.open(file);
+    await first.appendEvents([
+      { sessionId: "s", seq: 1, turnId: "t", type: "queued", ts: 1, envelope: "{}" },
+    ]);
+    await first.close();
+    const again = SqliteStore.open(file);
+    try {
+      expect(await again.maxSeq("s")).to.equal(1);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it("refuses a file stamped with a newer schema version", async () => {
+    const db = new Database(file);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    expect(() => SqliteStore.open(file)).to.throw(/newer than this build/);
+  });
+
+  it("keeps one turn per key and every event exactly once across racing processes", async function () {
+    this.timeout(60_000);
+    const children = Array.from({ length: RACE_PROCESSES }, (_, i) => spawnChild(file, `p${i}`));
+    const outputs = children.map(readLines);
+    // Start them together, once every process has opened the (fresh) file.
+    for (const output of outputs) expect(await output.next()).to.equal("ready");
+    for (const child of children) child.stdin.write("go\n");
+    const reports = await Promise.all(
+      outputs.map(async (output) => JSON.parse(await output.next()) as ChildReport),
+    );
+    await Promise.all(children.map(exited));
+
+    const created = reports.flatMap((r) => r.createdKeys).sort();
+    const expectedKeys = seqRange(0, RACE_ROUNDS - 1).map((round) => `race-key-${round}`);
+    expect(created).to.deep.equal(expectedKeys.sort());
+
+    const totalEvents = RACE_ROUNDS * RACE_BATCH_SIZE;
+    expect(reports.reduce((sum, r) => sum + r.eventsInserted, 0)).to.equal(totalEvents);
+    const store = SqliteStore.open(file);
+    try {
+      const events = await store.readEvents(RACE_EVENTS_SESSION, 0, totalEvents + 10);
+      expect(events.map((e) => e.seq)).to.deep.equal(seqRange(1, totalEvents));
+      expect(await store.listStaleTurns(Number.MAX_SAFE_INTEGER, 10 * RACE_ROUNDS)).to.have.length(
+        RACE_ROUNDS,
+      );
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+function spawnChild(file: string, name: string): RaceChild {
+  const args = [String(RACE_ROUNDS), String(RACE_BATCH_SIZE)];
+  return spawn(
+    process.execPath,
+    ["--import", "tsx", CHILD_SCRIPT, file, name, RACE_EVENTS_SESSION, ...args],
+    { stdio: ["pipe", "pipe", "inherit"] },
+  );
+}
+
+/** Hands out a child's stdout one line at a time; rejects if it ends first. */
+function readLines(child: RaceChild): { next(): Promise<string> } {
+  const iterator = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  return {
+    async next() {
+      const { value, done } = await iterator.next();
+      if (done) throw new Error("child process ended before printing the expected line");
+      return value;
+    },
+  };
+}
+
+async function exited(child: RaceChild): Promise<void> {
+  if (child.exitCode === null) await once(child, "exit");
+  expect(child.exitCode).to.equal(0);
+}
