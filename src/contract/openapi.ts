@@ -3,7 +3,6 @@
  */
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
-import { EventEnvelopeSchema } from "../events/envelope.js";
 import { ErrorEnvelopeSchema } from "./errors.js";
 import {
   EventPageQuerySchema,
@@ -23,7 +22,6 @@ const idParam = (what: string) => z.object({ id: z.string().describe(`${what} id
 
 function buildDocument() {
   const registry = new OpenAPIRegistry();
-  registry.register("EventEnvelope", EventEnvelopeSchema);
 
   registry.registerPath({
     method: "post",

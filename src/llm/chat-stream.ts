@@ -101,6 +101,8 @@ export class ModelClients {
         const text = assembly.add(chunk);
         if (text) request.onDelta(text);
       }
+      // An aborted stream may end quietly instead of throwing; its partial answer is no answer.
+      if (call.signal.aborted) throw new LlmError("aborted", "request aborted");
       return assembly.result();
     } catch (err) {
       if (timedOut) throw new LlmError("timeout", `model call timed out: ${timedOut}`);

@@ -1,0 +1,93 @@
+/**
+ * Provider faults from the simulator end in a retried success or a clear failed turn with an
+ * error code — never a hang. (The test config retries twice with ≤ 200 ms waits, idle timeout 1 s.)
+ */
+import { expect } from "chai";
+import { allTurnEvents, submit, waitForTurn } from "../helpers/client.js";
+import { TestFarm } from "../helpers/farm.js";
+
+describe("LLM faults (end to end)", () => {
+  let farm: TestFarm;
+
+  before(async () => {
+    farm = await TestFarm.start();
+  });
+  after(async () => {
+    await farm.stop();
+  });
+
+  async function run(input: string) {
+    const accepted = await submit(farm.url, { input });
+    const turn = await waitForTurn(farm.url, accepted.turn_id);
+    return { turn, events: await allTurnEvents(farm.url, accepted.turn_id) };
+  }
+
+  it("429 with Retry-After once → retried, then completed", async () => {
+    const { turn, events } = await run("[[sim fault=429 fault_times=1]] hello");
+    expect(turn.status).to.equal("completed");
+    const retries = events.filter((e) => e.type === "llm_stream_retry");
+    expect(retries).to.have.length(1);
+    expect(retries[0]?.data).to.include({ reason: "rate_limited", will_retry: true, attempt: 1 });
+    // Retry-After asked for 1 s; the test model caps any wait at 200 ms.
+    expect(retries[0]?.data.delay_ms).to.equal(200);
+  });
+
+  it("500 on every attempt → failed with llm_unavailable after the configured retries", async () => {
+    const { turn, events } = await run("[[sim fault=500]] hello");
+    expect(turn.status).to.equal("failed");
+    expect(turn.error).to.deep.include({ code: "llm_unavailable", retryable: true });
+    const retries = events.filter((e) => e.type === "llm_stream_retry");
+    expect(retries.map((e) => e.data.will_retry)).to.deep.equal([true, true, false]);
+    expect(events.at(-2)?.type).to.equal("error");
+    expect(events.at(-1)?.data).to.deep.include({ status: "failed", retryable: true });
+  });
+
+  it("broken tool-call JSON → an ok:false tool result the model corrects, then completed", async () => {
+    const { turn, events } = await run(
+      "[[sim fault=broken_tool_json fault_times=1]] please list the files",
+    );
+    expect(turn.status).to.equal("completed");
+    const results = events.filter((e) => e.type === "tool_result");
+    expect(results).to.have.length(2);
+    expect(results[0]?.data.ok).to.equal(false);
+    expect(results[0]?.data.error).to.match(/arguments are not valid JSON/);
+    expect(results[1]?.data.ok).to.equal(true);
+  });
+
+  it("a hung response → idle timeout, retried, then completed", async () => {
+    const { turn, events } = await run("[[sim fault=hang fault_times=1]] hello");
+    expect(turn.status).to.equal("completed");
+    const retry = events.find((e) => e.type === "llm_stream_retry");
+    expect(retry?.data).to.include({ reason: "timeout", will_retry: true });
+  });
+
+  it("context length exceeded → failed with context_window_exceeded, not retried", async () => {
+    const { turn, events } = await run("[[sim fault=context_overflow]] hello");
+    expect(turn.status).to.equal("failed");
+    expect(turn.error).to.deep.include({ code: "context_window_exceeded", retryable: false });
+    const retries = events.filter((e) => e.type === "llm_stream_retry");
+    expect(retries.map((e) => e.data.will_retry)).to.deep.equal([false]);
+  });
+
+  it("a model answering 429 forever → failed, retryable, within the retry budget", async () => {
+    const { turn } = await run("[[sim fault=429 retry_after_s=0]] hello");
+    expect(turn.status).to.equal("failed");
+    expect(turn.error?.code).to.equal("llm_unavailable");
+  });
+
+  it("a tool the turn may not use, and invalid arguments → ok:false results, the turn goes on", async () => {
+    const accepted = await submit(farm.url, {
+      input: "please list the files",
+      tools: ["read_file"],
+    });
+    const turn = await waitForTurn(farm.url, accepted.turn_id);
+    expect(turn.status).to.equal("completed");
+    expect(turn.answer).to.match(/not available/);
+
+    const { turn: invalid, events } = await run('[[sim tool=read_file args={"path": 42}]] read it');
+    expect(invalid.status).to.equal("completed");
+    const result = events.find((e) => e.type === "tool_result");
+    expect(result?.data.ok).to.equal(false);
+    expect(result?.data.error).to.match(/invalid arguments for read_file: path/);
+  });
+});
