@@ -26,10 +26,12 @@ export class SseWriter {
     this.heartbeat = setInterval(() => res.write(": heartbeat\n\n"), heartbeatMs);
   }
 
-  /** Writes one event; resolves once the socket can take more (backpressure). */
-  async event(id: number, type: string, data: string): Promise<void> {
+  /** Writes events in one socket write; resolves once the socket can take more (backpressure). */
+  async events(events: readonly { seq: number; type: string; envelope: string }[]): Promise<void> {
     if (this.res.writableEnded || this.res.destroyed) return;
-    const ok = this.res.write(`id: ${id}\nevent: ${type}\ndata: ${data}\n\n`);
+    let frames = "";
+    for (const e of events) frames += `id: ${e.seq}\nevent: ${e.type}\ndata: ${e.envelope}\n\n`;
+    const ok = this.res.write(frames);
     if (!ok)
       await new Promise<void>((resolve) => {
         const done = () => {

@@ -26,7 +26,7 @@ export interface RunningApi {
 export async function startApi(config: FarmConfig, logger: Logger): Promise<RunningApi> {
   const foundation = await buildFoundation(config, logger);
   const subscriber = createRedis(config.redis.url, "subscriber", logger);
-  const queueConnection = createRedis(config.redis.url, "command", logger);
+  const queueConnection = createRedis(config.redis.url, "queue", logger);
   const queue = createTurnQueue(queueConnection, foundation.keys.bullPrefix);
   const leases = new SessionLeases(
     foundation.redis,
@@ -35,7 +35,7 @@ export async function startApi(config: FarmConfig, logger: Logger): Promise<Runn
   );
   const context: ApiContext = {
     ...foundation,
-    liveHub: new LiveHub(subscriber, foundation.keys),
+    liveHub: await LiveHub.start(subscriber, foundation.keys),
     admission: new Admission(queue, leases),
     leases,
     queue,

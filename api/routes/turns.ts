@@ -136,7 +136,7 @@ async function streamTurn(
         );
       },
     });
-    for await (const event of events) await sse.event(event.seq, event.type, event.envelope);
+    for await (const batch of events) await sse.events(batch);
   } catch (err) {
     ctx.logger.warn("event stream ended by an error", {
       turn_id: turn.id,

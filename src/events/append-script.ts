@@ -7,14 +7,16 @@
  * - idempotency: an event whose step key is already in the turn's step hash is not appended
  *   again; its original seq is returned instead;
  * - seq: INCR of the session counter, strictly +1 per appended event; if the counter is missing
- *   the call fails with `SEQ_UNINITIALISED` and the caller rebuilds it from the store first;
+ *   the call fails with `SEQ_UNINITIALISED` and the caller rebuilds it from the store first —
+ *   unless the caller says the session is brand new (no events anywhere), then it starts at 0;
  * - delivery: each event goes to the session's hot stream (entry id `<seq>-0`); the batch goes
  *   to the persist stream and to the session's live channel as newline-joined envelopes.
  *
  * KEYS: 1 seq counter, 2 session stream, 3 turn step hash, 4 session lease, 5 persist stream,
  *       6 live channel
  * ARGV: 1 fence token or "", 2 hot stream max length, 3 seq TTL ms, 4 step hash TTL ms,
- *       5 hot stream TTL ms, 6 event count N, then N × (step, envelope tail).
+ *       5 hot stream TTL ms, 6 "new" for a brand-new session else "", 7 event count N,
+ *       then N × (step, envelope tail).
  *       The envelope is `{"v":1,"seq":<seq>` + tail, so JSON is built once, by the caller.
  * Returns: array of N seqs (appended or pre-existing).
  */
@@ -24,20 +26,21 @@ if fence ~= '' and redis.call('GET', KEYS[4]) ~= fence then
   return redis.error_reply('FENCED')
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  return redis.error_reply('SEQ_UNINITIALISED')
+  if ARGV[6] ~= 'new' then return redis.error_reply('SEQ_UNINITIALISED') end
+  redis.call('SET', KEYS[1], 0)
 end
-local n = tonumber(ARGV[6])
+local n = tonumber(ARGV[7])
 local seqs = {}
 local lines = {}
 local last = nil
 for i = 0, n - 1 do
-  local step = ARGV[7 + 2 * i]
+  local step = ARGV[8 + 2 * i]
   local existing = redis.call('HGET', KEYS[3], step)
   if existing then
     seqs[#seqs + 1] = tonumber(existing)
   else
     local seq = redis.call('INCR', KEYS[1])
-    local envelope = '{"v":1,"seq":' .. seq .. ARGV[8 + 2 * i]
+    local envelope = '{"v":1,"seq":' .. seq .. ARGV[9 + 2 * i]
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', envelope)
     redis.call('HSET', KEYS[3], step, seq)
     lines[#lines + 1] = envelope

@@ -47,6 +47,8 @@ export interface AppendOptions {
   fence?: string;
   /** The batch ends the turn: the step hash and hot stream start their short expiry. */
   terminal?: boolean;
+  /** The store has just created the session: it has no events anywhere, so seq starts at 0. */
+  newSession?: boolean;
 }
 
 export class EventAppender {
@@ -75,6 +77,7 @@ export class EventAppender {
       this.settings.seqTtlS * 1000,
       options.terminal ? STEPS_TTL_AFTER_TERMINAL_MS : RUNNING_TTL_MS,
       options.terminal ? this.settings.hotStreamTtlAfterTerminalS * 1000 : RUNNING_TTL_MS,
+      options.newSession ? "new" : "",
       events.length,
     ];
     for (const event of events) {
@@ -103,17 +106,6 @@ export class EventAppender {
       await this.rebuildSeq(target.sessionId);
       return await run();
     }
-  }
-
-  /** Starts the counter of a session the store has just created (it has no events anywhere). */
-  async initNewSession(sessionId: string): Promise<void> {
-    await this.redis.set(
-      this.keys.sessionSeq(sessionId),
-      0,
-      "PX",
-      this.settings.seqTtlS * 1000,
-      "NX",
-    );
   }
 
   private async rebuildSeq(sessionId: string): Promise<void> {

@@ -1,12 +1,15 @@
 /**
  * Follows one turn's events from a cursor: its backlog first, then live, until its
- * `turn_terminal` (or until the reader goes away).
+ * `turn_terminal` (or until the reader goes away). Yields batches: everything that is ready at
+ * once goes to the client in one write.
  *
  * Invariants:
  * - every event of the turn after the cursor is yielded exactly once and in seq order: the
  *   cursor only moves to `cursor + 1`, whether the event came from a live message or a read;
  * - a live message that does not continue the cursor (a gap: missed message, reconnect) is not
  *   trusted; the gap is read from the EventLog instead;
+ * - the log is read only when there may be something to read (start, a gap, a full page, an
+ *   idle poll), never after each live message;
  * - while idle, the log is polled every `idlePollMs`, so a lost live message delays a reader by
  *   at most that long.
  */
@@ -30,29 +33,42 @@ export async function* followTurn(
   log: EventLog,
   hub: LiveHub,
   options: FollowOptions,
-): AsyncGenerator<LogEvent> {
+): AsyncGenerator<LogEvent[]> {
   const inbox: LogEvent[] = [];
   let wake: (() => void) | null = null;
-  const unsubscribe = await hub.subscribe(options.sessionId, (events) => {
+  const unsubscribe = hub.subscribe(options.sessionId, (events) => {
     inbox.push(...events);
     wake?.();
   });
   const onAbort = () => wake?.();
   options.signal.addEventListener("abort", onAbort);
   let cursor = options.after;
+  let mustRead = true;
   try {
     while (!options.signal.aborted) {
-      // Fast path: live events that continue the cursor need no read.
-      const live = takeContinuation(inbox, cursor);
-      const batch = live.length > 0 ? live : await log.read(options.sessionId, cursor, READ_PAGE);
-      for (const event of batch) {
-        cursor = event.seq;
-        if (event.turnId !== options.turnId) continue;
-        yield event;
-        if (event.type === "turn_terminal") return;
+      let batch = takeContinuation(inbox, cursor);
+      if (batch.length === 0 && (mustRead || inbox.length > 0)) {
+        batch = await log.read(options.sessionId, cursor, READ_PAGE);
+        mustRead = batch.length === READ_PAGE;
       }
-      if (batch.length > 0) continue;
-      if (inbox.some((e) => e.seq > cursor)) continue;
+      if (batch.length > 0) {
+        const mine: LogEvent[] = [];
+        let ended = false;
+        for (const event of batch) {
+          cursor = event.seq;
+          if (event.turnId !== options.turnId) continue;
+          mine.push(event);
+          if (event.type === "turn_terminal") {
+            ended = true;
+            break;
+          }
+        }
+        if (mine.length > 0) yield mine;
+        if (ended) return;
+        continue;
+      }
+      // Nothing continues the cursor: what is left in the inbox lies beyond a gap; wait, then read.
+      inbox.length = 0;
       const woken = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(false), options.idlePollMs);
         wake = () => {
@@ -61,7 +77,10 @@ export async function* followTurn(
         };
       });
       wake = null;
-      if (!woken && (await options.endedBy(cursor))) return;
+      if (!woken) {
+        if (await options.endedBy(cursor)) return;
+        mustRead = true;
+      }
     }
   } finally {
     options.signal.removeEventListener("abort", onAbort);
@@ -69,7 +88,7 @@ export async function* followTurn(
   }
 }
 
-/** Removes from the inbox everything at or before the cursor, and takes the run that continues it. */
+/** Drops inbox events at or before the cursor and takes the run that continues it. */
 function takeContinuation(inbox: LogEvent[], cursor: number): LogEvent[] {
   let expected = cursor + 1;
   let stale = 0;

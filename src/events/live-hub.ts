@@ -1,10 +1,10 @@
 /**
- * Fans a session's live events out to every local reader over one Redis subscriber connection.
+ * Fans live events out to every local reader over one Redis subscriber connection, subscribed
+ * once to the pattern of all session channels: a new reader costs no Redis round trip.
  *
  * Pub/sub is only the fast path: a message can be missed (reconnect) or arrive before the reader
  * has read its backlog, so readers treat it as a hint and fill any gap from the EventLog.
- * Invariant: a listener is registered before `subscribe` resolves, and the channel subscription
- * is confirmed by Redis by then, so nothing published afterwards is missed while connected.
+ * Messages for sessions nobody here reads are dropped before they are parsed.
  */
 import type { Redis } from "ioredis";
 import type { RedisKeys } from "../redis/keys.js";
@@ -14,13 +14,12 @@ export type LiveListener = (events: LogEvent[]) => void;
 
 export class LiveHub {
   private readonly listeners = new Map<string, Set<LiveListener>>();
-  private readonly pending = new Map<string, Promise<unknown>>();
 
-  constructor(
+  private constructor(
     private readonly subscriber: Redis,
     private readonly keys: RedisKeys,
   ) {
-    subscriber.on("message", (channel: string, payload: string) => {
+    subscriber.on("pmessage", (_pattern: string, channel: string, payload: string) => {
       const set = this.listeners.get(channel);
       if (!set || set.size === 0) return;
       const events = payload.split("\n").map(parseEnvelopeLine);
@@ -28,31 +27,31 @@ export class LiveHub {
     });
   }
 
+  /** Subscribes to every session's live channel; resolves once Redis confirmed it. */
+  static async start(subscriber: Redis, keys: RedisKeys): Promise<LiveHub> {
+    const hub = new LiveHub(subscriber, keys);
+    await subscriber.psubscribe(keys.sessionLive("*"));
+    return hub;
+  }
+
   /** Starts delivering the session's live events to `listener`; returns the unsubscribe. */
-  async subscribe(sessionId: string, listener: LiveListener): Promise<() => void> {
+  subscribe(sessionId: string, listener: LiveListener): () => void {
     const channel = this.keys.sessionLive(sessionId);
     let set = this.listeners.get(channel);
     if (!set) {
       set = new Set();
       this.listeners.set(channel, set);
-      this.pending.set(channel, this.subscriber.subscribe(channel));
     }
     set.add(listener);
-    await this.pending.get(channel);
-    return () => this.unsubscribe(channel, listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.listeners.get(channel) === set) this.listeners.delete(channel);
+    };
   }
 
-  get channelCount(): number {
-    return this.listeners.size;
-  }
-
-  private unsubscribe(channel: string, listener: LiveListener): void {
-    const set = this.listeners.get(channel);
-    if (!set?.delete(listener) || set.size > 0) return;
-    this.listeners.delete(channel);
-    this.pending.set(
-      channel,
-      this.subscriber.unsubscribe(channel).catch(() => undefined),
-    );
+  get readerCount(): number {
+    let n = 0;
+    for (const set of this.listeners.values()) n += set.size;
+    return n;
   }
 }

@@ -18,6 +18,12 @@ import type { Store, StoredEvent } from "../store/port.js";
 
 export const PERSIST_GROUP = "persisters";
 const BLOCK_MS = 1_000;
+/**
+ * After a small batch, wait this long before reading again so the next batch is bigger: fewer,
+ * larger store transactions and Redis round trips for a bounded extra persist lag. Live readers
+ * are not affected (they read the hot stream).
+ */
+const LINGER_MS = 20;
 const CLAIM_IDLE_MS = 30_000;
 const HOUSEKEEPING_EVERY_MS = 1_000;
 const MAX_BACKOFF_MS = 10_000;
@@ -58,6 +64,10 @@ export class EventPersister {
     await this.loop;
   }
 
+  private async flushAcks(toAck: string[]): Promise<void> {
+    if (toAck.length > 0) await this.redis.xack(this.keys.persistStream, PERSIST_GROUP, ...toAck);
+  }
+
   private async ensureGroup(): Promise<void> {
     try {
       await this.redis.xgroup("CREATE", this.keys.persistStream, PERSIST_GROUP, "0", "MKSTREAM");
@@ -70,13 +80,16 @@ export class EventPersister {
     let failures = 0;
     // First re-deliver what this consumer name may have left pending, then new entries.
     let cursor = "0";
+    let toAck: string[] = [];
     while (this.running) {
       try {
-        const entries = await this.readBatch(cursor);
+        const entries = await this.ackAndRead(toAck, cursor);
+        toAck = [];
         if (cursor === "0" && entries.length === 0) cursor = ">";
-        if (entries.length > 0) await this.persist(entries);
+        if (entries.length > 0) toAck = await this.persist(entries);
         await this.housekeeping();
         failures = 0;
+        if (entries.length > 0 && entries.length < this.batchSize) await sleep(LINGER_MS);
       } catch (err) {
         failures++;
         const waitMs = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(failures, 7));
@@ -89,10 +102,14 @@ export class EventPersister {
         await sleep(waitMs);
       }
     }
+    await this.flushAcks(toAck).catch(() => undefined);
   }
 
-  private async readBatch(cursor: string): Promise<StreamEntry[]> {
-    const reply = (await this.redis.xreadgroup(
+  /** Acknowledges the stored batch and reads the next one in the same round trip. */
+  private async ackAndRead(toAck: string[], cursor: string): Promise<StreamEntry[]> {
+    const pipeline = this.redis.pipeline();
+    if (toAck.length > 0) pipeline.xack(this.keys.persistStream, PERSIST_GROUP, ...toAck);
+    pipeline.xreadgroup(
       "GROUP",
       PERSIST_GROUP,
       this.consumer,
@@ -103,11 +120,15 @@ export class EventPersister {
       "STREAMS",
       this.keys.persistStream,
       cursor,
-    )) as ReadReply;
+    );
+    const results = (await pipeline.exec()) ?? [];
+    for (const [err] of results) if (err) throw err;
+    const reply = results.at(-1)?.[1] as ReadReply;
     return reply?.[0]?.[1] ?? [];
   }
 
-  private async persist(entries: StreamEntry[]): Promise<void> {
+  /** Stores the entries' events; returns the entry ids to acknowledge. */
+  private async persist(entries: StreamEntry[]): Promise<string[]> {
     const rows: StoredEvent[] = [];
     for (const [, fields] of entries) {
       const payload = fields[1];
@@ -131,9 +152,9 @@ export class EventPersister {
       }
     }
     await this.store.appendEvents(rows);
-    await this.redis.xack(this.keys.persistStream, PERSIST_GROUP, ...entries.map(([id]) => id));
     this.stats.eventsPersisted += rows.length;
     this.stats.batches++;
+    return entries.map(([id]) => id);
   }
 
   /** Claims entries a dead persister left behind and trims what every persister has stored. */
@@ -154,7 +175,8 @@ export class EventPersister {
     const orphans = claimed[1].filter(([, fields]) => fields !== null);
     if (orphans.length > 0) {
       this.logger.info("claimed events left by another persister", { entries: orphans.length });
-      await this.persist(orphans);
+      const ids = await this.persist(orphans);
+      await this.redis.xack(this.keys.persistStream, PERSIST_GROUP, ...ids);
     }
     await this.trim();
   }

@@ -1,8 +1,9 @@
 /**
  * The event outlet of one running turn.
  *
- * - `emit` queues an event; everything queued in the same tick goes out in one append call,
- *   and calls run one after another, so events keep the order they were emitted in;
+ * - `emit` queues an event; everything queued before the event loop turns (setImmediate) goes out
+ *   in one append call, and calls run one after another, so events keep the order they were
+ *   emitted in;
  * - `delta` coalesces LLM text: one `llm_output_delta` per `deltaFlushMs` or `deltaFlushChars`,
  *   flushed before any other event so deltas never overtake what follows them;
  * - the first failure (e.g. `LeaseLostError`) is kept and rethrown by every later `flush`, so
@@ -69,7 +70,7 @@ export class TurnEmitter {
   }
 
   /** Resolves when everything emitted so far is appended; rejects with the first failure. */
-  async flush(options: AppendOptions = {}): Promise<void> {
+  async flush(options: Omit<AppendOptions, "fence"> = {}): Promise<void> {
     this.closeDelta();
     if (this.queue.length > 0) this.enqueueWrite(options);
     await this.chain;
@@ -108,13 +109,13 @@ export class TurnEmitter {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.scheduled = false;
       if (this.queue.length > 0) this.enqueueWrite({});
     });
   }
 
-  private enqueueWrite(options: AppendOptions): void {
+  private enqueueWrite(options: Omit<AppendOptions, "fence">): void {
     const batch = this.queue;
     this.queue = [];
     this.chain = this.chain.then(async () => {

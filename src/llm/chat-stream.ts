@@ -5,18 +5,14 @@
  * Invariants:
  * - a call ends within `requestTimeoutMs` overall and `idleTimeoutMs` between chunks; both end
  *   as a retryable `timeout` LlmError, while an abort of the caller's signal ends as `aborted`;
- * - every model shares one keep-alive connection pool per origin;
+ * - every model shares one keep-alive connection pool per origin (see transport.ts);
  * - the SDK does not retry on its own: the turn loop owns retries (it reports them as events).
  */
 import OpenAI from "openai";
-import { Agent, fetch as undiciFetch } from "undici";
 import type { ModelConfig } from "../config/schema.js";
 import type { ContextMessage, ToolCall } from "../context/message.js";
 import { classifyLlmError, LlmError } from "./llm-error.js";
-
-/** Sockets kept open per model origin; turns run in parallel, so keep enough to reuse. */
-const CONNECTIONS_PER_ORIGIN = 256;
-const KEEP_ALIVE_MS = 60_000;
+import { ModelTransport } from "./transport.js";
 
 export interface ToolSpec {
   type: "function";
@@ -45,11 +41,7 @@ export interface ChatRequest {
 }
 
 export class ModelClients {
-  private readonly agent = new Agent({
-    connections: CONNECTIONS_PER_ORIGIN,
-    keepAliveTimeout: KEEP_ALIVE_MS,
-    keepAliveMaxTimeout: KEEP_ALIVE_MS,
-  });
+  private readonly transport = new ModelTransport();
   private readonly clients = new Map<string, OpenAI>();
 
   constructor(private readonly models: Record<string, ModelConfig>) {}
@@ -116,7 +108,7 @@ export class ModelClients {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.transport.close();
   }
 
   private client(name: string, model: ModelConfig): OpenAI {
@@ -127,8 +119,7 @@ export class ModelClients {
         apiKey: model.apiKey || "none",
         maxRetries: 0,
         timeout: model.requestTimeoutMs,
-        fetch: undiciFetch as unknown as typeof fetch,
-        fetchOptions: { dispatcher: this.agent } as unknown as OpenAI["fetchOptions"],
+        fetch: this.transport.fetch as unknown as typeof fetch,
       });
       this.clients.set(name, client);
     }

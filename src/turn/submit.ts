@@ -9,7 +9,6 @@
  *   turn that is still queued, so a submit that died half-way is completed by its retry.
  */
 import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
 import type { FarmConfig } from "../config/schema.js";
 import { FarmError, validationError } from "../contract/errors.js";
 import { ANONYMOUS_USER, newSessionId, newTurnId } from "../contract/ids.js";
@@ -17,7 +16,6 @@ import type { SubmitTurnRequest, TurnAccepted } from "../contract/turns.js";
 import type { EventAppender } from "../events/appender.js";
 import { TurnEmitter } from "../events/turn-emitter.js";
 import type { Admission } from "../queue/admission.js";
-import type { RedisKeys } from "../redis/keys.js";
 import type { Store, TurnRecord } from "../store/port.js";
 import type { ToolCatalog } from "../tools/catalog.js";
 import { turnLinks } from "./view.js";
@@ -25,8 +23,6 @@ import { turnLinks } from "./view.js";
 export interface SubmitDeps {
   config: FarmConfig;
   store: Store;
-  redis: Redis;
-  keys: RedisKeys;
   appender: EventAppender;
   admission: Admission;
   tools: ToolCatalog;
@@ -44,7 +40,6 @@ export async function submitTurn(
   deps: SubmitDeps,
   request: SubmitTurnRequest,
   idempotencyKey: string | undefined,
-  traceId?: string,
 ): Promise<SubmitResult> {
   const model = request.model ?? deps.config.turn.defaultModel;
   const problems = [];
@@ -111,11 +106,9 @@ export async function submitTurn(
       "this Idempotency-Key was already used with a different request body",
     );
   }
-  if (created.kind === "created" && created.sessionCreated) {
-    await deps.appender.initNewSession(created.turn.sessionId);
-  }
   const turn = created.turn;
-  if (turn.status === "queued") await announceAndAdmit(deps, turn, traceId);
+  const newSession = created.kind === "created" && created.sessionCreated;
+  if (turn.status === "queued") await announceAndAdmit(deps, turn, newSession);
   return {
     accepted: {
       turn_id: turn.id,
@@ -130,22 +123,17 @@ export async function submitTurn(
 async function announceAndAdmit(
   deps: SubmitDeps,
   turn: TurnRecord,
-  traceId?: string,
+  newSession: boolean,
 ): Promise<void> {
   if (turn.firstSeq === null) {
     const emitter = new TurnEmitter(
       deps.appender,
-      {
-        sessionId: turn.sessionId,
-        turnId: turn.id,
-        userId: turn.userId,
-        ...(traceId ? { traceId } : {}),
-      },
+      { sessionId: turn.sessionId, turnId: turn.id, userId: turn.userId },
       deps.config.events,
       undefined,
     );
     emitter.emit("queued", "queued", { model: turn.model, input_chars: turn.input.length });
-    await emitter.flush();
+    await emitter.flush({ newSession });
     await deps.store.setTurnFirstSeq(turn.id, emitter.lastSeq);
   }
   await deps.admission.admit(turn);

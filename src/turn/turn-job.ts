@@ -30,6 +30,7 @@ import { CANCELLED_BEFORE_START, endTurnOutsideRun, releaseAndWakeNext } from ".
 
 /** A turn waiting for its session is retried this often unless the turn ahead wakes it sooner. */
 const SESSION_BUSY_RETRY_MS = 500;
+const WORKSPACE_CACHE_ENTRIES = 10_000;
 
 type AbortReason = "cancel" | "shutdown" | "lease_lost";
 
@@ -43,6 +44,8 @@ export type TurnJobOutcome =
 
 export class TurnJobRunner {
   private readonly active = new Map<string, (reason: AbortReason) => void>();
+  /** Workspace roots already created, so a turn does not pay mkdir + realpath each time. */
+  private readonly workspaces = new Map<string, Promise<string>>();
 
   constructor(private readonly services: TurnServices) {}
 
@@ -56,58 +59,63 @@ export class TurnJobRunner {
   }
 
   async process(job: Job<TurnJobData>, token: string): Promise<TurnJobOutcome> {
-    const { store, leases } = this.services;
-    const turn = await store.getTurn(job.data.turnId);
-    if (!turn) {
-      this.services.logger.warn("job for unknown turn dropped", { turn_id: job.data.turnId });
-      return "unknown_turn";
-    }
+    const { leases, store } = this.services;
+    const { turnId, sessionId, userId } = job.data;
     const log = this.services.logger.child({
-      user_id: turn.userId,
-      session_id: turn.sessionId,
-      turn_id: turn.id,
+      user_id: userId,
+      session_id: sessionId,
+      turn_id: turnId,
     });
-    if (isTerminal(turn.status)) {
-      await this.closeOut(turn, null, log);
-      return "already_finished";
-    }
-
     // Watch before acquiring: a cancel is then either seen by acquire (flag) or by the watch.
     const abort = new TurnAbort();
-    const unwatch = this.services.cancels.watch(turn.id, () => abort.fire("cancel"));
+    const unwatch = this.services.cancels.watch(turnId, () => abort.fire("cancel"));
     try {
-      let acquired = await leases.acquire(turn.sessionId, turn.id, randomUUID());
-      if (
-        acquired.kind === "waiting" &&
-        (await this.dropIfStale(turn.sessionId, acquired.blocker))
-      ) {
-        acquired = await leases.acquire(turn.sessionId, turn.id, randomUUID());
+      let acquired = await leases.acquire(sessionId, turnId, randomUUID());
+      if (acquired.kind === "waiting" && (await this.dropIfStale(sessionId, acquired.blocker))) {
+        acquired = await leases.acquire(sessionId, turnId, randomUUID());
+      }
+      if (acquired.kind === "acquired") {
+        return await this.runLeased(job, token, acquired.lease, abort, log);
+      }
+      const turn = await store.getTurn(turnId);
+      if (!turn) return this.unknownTurn(sessionId, turnId, null);
+      if (isTerminal(turn.status)) {
+        await this.closeOut(turn, null, log);
+        return "already_finished";
       }
       if (acquired.kind === "cancelled") {
         await endTurnOutsideRun(this.services, turn, "cancelled", CANCELLED_BEFORE_START);
         log.info("turn cancelled before it started");
         return "cancelled";
       }
-      if (acquired.kind === "waiting") {
-        log.debug("session busy; turn waits", { blocker: acquired.blocker });
-        await job.moveToDelayed(Date.now() + SESSION_BUSY_RETRY_MS, token);
-        throw new DelayedError();
-      }
-      return await this.runLeased(job, token, turn, acquired.lease, abort, log);
+      log.debug("session busy; turn waits", { blocker: acquired.blocker });
+      await job.moveToDelayed(Date.now() + SESSION_BUSY_RETRY_MS, token);
+      throw new DelayedError();
     } finally {
       unwatch();
     }
   }
 
+  /** A job whose turn is not in the store (deleted, or a foreign job): drop it, free the session. */
+  private async unknownTurn(
+    sessionId: string,
+    turnId: string,
+    lease: string | null,
+  ): Promise<TurnJobOutcome> {
+    this.services.logger.warn("job for unknown turn dropped", { turn_id: turnId });
+    await this.services.leases.release(sessionId, turnId, lease);
+    return "unknown_turn";
+  }
+
   private async runLeased(
     job: Job<TurnJobData>,
     token: string,
-    queued: TurnRecord,
     lease: string,
     abort: TurnAbort,
     log: Logger,
   ): Promise<TurnJobOutcome> {
     const { store, leases, config } = this.services;
+    const queued = { id: job.data.turnId, sessionId: job.data.sessionId, userId: job.data.userId };
     this.active.set(queued.id, (why) => abort.fire(why));
     const renewal = setInterval(
       () => {
@@ -127,7 +135,8 @@ export class TurnJobRunner {
       const turn = await store.markTurnRunning(queued.id, Date.now());
       if (!turn) {
         const ended = await store.getTurn(queued.id);
-        if (ended) await this.closeOut(ended, lease, log);
+        if (!ended) return await this.unknownTurn(queued.sessionId, queued.id, lease);
+        await this.closeOut(ended, lease, log);
         return "already_finished";
       }
       const recorded =
@@ -196,7 +205,7 @@ export class TurnJobRunner {
       clients,
       tools: tools.select(turn.tools),
       toolSpecs: tools.specs(turn.tools),
-      workspaceRoot: await ensureWorkspace(config.dataDir, turn.userId),
+      workspaceRoot: await this.workspaceOf(turn.userId),
       limits: config.tools,
       resultMaxChars: config.tools.resultMaxChars,
     });
@@ -297,6 +306,17 @@ export class TurnJobRunner {
     }
   }
 
+  private workspaceOf(userId: string): Promise<string> {
+    let root = this.workspaces.get(userId);
+    if (!root) {
+      if (this.workspaces.size >= WORKSPACE_CACHE_ENTRIES) this.workspaces.clear();
+      root = ensureWorkspace(this.services.config.dataDir, userId);
+      root.catch(() => this.workspaces.delete(userId));
+      this.workspaces.set(userId, root);
+    }
+    return root;
+  }
+
   /** True if the blocker is a turn that already ended (or never existed) and was dropped. */
   private async dropIfStale(sessionId: string, blocker: string): Promise<boolean> {
     const turn = blocker ? await this.services.store.getTurn(blocker) : null;
@@ -322,7 +342,7 @@ class TurnAbort {
   }
 }
 
-function target(turn: TurnRecord) {
+function target(turn: Pick<TurnRecord, "sessionId" | "id" | "userId">) {
   return { sessionId: turn.sessionId, turnId: turn.id, userId: turn.userId };
 }
 
