@@ -27,9 +27,11 @@ export class ModelTransport {
   /** A `fetch` for `new OpenAI({ fetch })`. */
   readonly fetch = async (url: string | URL, init: FetchInit = {}) => {
     const headers: Record<string, string> = {};
-    if (init.headers instanceof Headers)
-      init.headers.forEach((value, key) => (headers[key] = value));
-    else Object.assign(headers, init.headers);
+    if (init.headers instanceof Headers) {
+      for (const [key, value] of init.headers) headers[key] = value;
+    } else {
+      Object.assign(headers, init.headers);
+    }
     const res = await request(url, {
       method: (init.method ?? "GET") as "GET" | "POST",
       headers,
