@@ -11,6 +11,7 @@ export interface TurnTiming {
   turnId: string;
   /** performance.now() at the submit. */
   submittedAt: number;
+  /** submit → response (0 for a streaming submit, where the response is the stream). */
   submitMs: number;
   /** submit → the first event of the turn's stream arrived. */
   firstEventMs: number;
@@ -37,22 +38,28 @@ export interface StreamHooks {
   onEvent?(type: string, atMs: number): void;
 }
 
-/** Streams a turn to its end; returns the terminal status and when the first and last events came. */
-export async function streamTurn(
-  apiUrl: string,
+/** How a virtual user runs a turn: one streaming POST, or a POST then a GET of the stream. */
+export type TurnFlow = "stream_submit" | "submit_then_stream";
+
+interface StreamedTurn {
+  turnId: string;
+  firstAt: number;
+  terminalAt: number;
+  status: string;
+  events: number;
+}
+
+/** Reads SSE frames until `turn_terminal`; returns when the first and last events came. */
+async function readEvents(
+  body: AsyncIterable<Buffer> & { destroy(): void },
   turnId: string,
-  hooks: StreamHooks = {},
-): Promise<{ firstAt: number; terminalAt: number; status: string; events: number }> {
-  const res = await request(`${apiUrl}/v1/turns/${turnId}/events`, {
-    dispatcher: agent,
-    headers: { accept: "text/event-stream" },
-  });
-  if (res.statusCode !== 200) throw new Error(`stream answered ${res.statusCode}`);
+  hooks: StreamHooks,
+): Promise<StreamedTurn> {
   let buffer = "";
   let firstAt = 0;
   let events = 0;
   const seen = new Set<string>();
-  for await (const chunk of res.body) {
+  for await (const chunk of body) {
     buffer += chunk.toString();
     let boundary = buffer.indexOf("\n\n");
     while (boundary >= 0) {
@@ -71,26 +78,60 @@ export async function streamTurn(
       }
       if (type === "turn_terminal") {
         const status = /"data":\{"status":"([a-z]+)"/.exec(frame)?.[1] ?? "unknown";
-        res.body.destroy();
-        return { firstAt, terminalAt: now, status, events };
+        body.destroy();
+        return { turnId, firstAt, terminalAt: now, status, events };
       }
     }
   }
   throw new Error(`stream of ${turnId} ended without turn_terminal`);
 }
 
-/** Submits and streams one turn; times are relative to the submit. */
+async function streamExisting(apiUrl: string, turnId: string, hooks: StreamHooks) {
+  const res = await request(`${apiUrl}/v1/turns/${turnId}/events`, {
+    dispatcher: agent,
+    headers: { accept: "text/event-stream" },
+  });
+  if (res.statusCode !== 200) throw new Error(`stream answered ${res.statusCode}`);
+  return readEvents(res.body, turnId, hooks);
+}
+
+async function submitStreaming(
+  apiUrl: string,
+  body: Record<string, unknown>,
+  hooks: (turnId: string) => StreamHooks,
+) {
+  const res = await request(`${apiUrl}/v1/turns`, {
+    method: "POST",
+    dispatcher: agent,
+    headers: { "content-type": "application/json", accept: "text/event-stream" },
+    body: JSON.stringify(body),
+  });
+  const turnId = String(res.headers["x-turn-id"] ?? "");
+  if (res.statusCode !== 200 || !turnId) {
+    throw new Error(`streaming submit answered ${res.statusCode}: ${await res.body.text()}`);
+  }
+  return readEvents(res.body, turnId, hooks(turnId));
+}
+
+/** Runs one turn the given way; times are relative to the submit. */
 export async function runTurn(
   apiUrl: string,
   body: Record<string, unknown>,
-  hooks?: (turnId: string, submittedAt: number) => StreamHooks,
+  flow: TurnFlow,
+  hooks: (turnId: string) => StreamHooks = () => ({}),
 ): Promise<TurnTiming> {
   const submittedAt = performance.now();
-  const turnId = await submitTurn(apiUrl, body);
-  const submitMs = performance.now() - submittedAt;
-  const streamed = await streamTurn(apiUrl, turnId, hooks?.(turnId, submittedAt));
+  let submitMs = 0;
+  let streamed: StreamedTurn;
+  if (flow === "stream_submit") {
+    streamed = await submitStreaming(apiUrl, body, hooks);
+  } else {
+    const turnId = await submitTurn(apiUrl, body);
+    submitMs = performance.now() - submittedAt;
+    streamed = await streamExisting(apiUrl, turnId, hooks(turnId));
+  }
   return {
-    turnId,
+    turnId: streamed.turnId,
     submittedAt,
     submitMs,
     firstEventMs: streamed.firstAt - submittedAt,

@@ -2,7 +2,7 @@
  * /v1/turns: submit, read, stream or page events, cancel.
  * Handlers validate and translate; the turn services in src/turn do the work.
  */
-import { Router } from "express";
+import { type Request, type Response, Router } from "express";
 import { FarmError, fieldIssues, notFound, validationError } from "../../src/contract/errors.js";
 import {
   EventPageQuerySchema,
@@ -14,7 +14,7 @@ import { followTurn } from "../../src/events/follow.js";
 import { isTerminal, type TurnRecord } from "../../src/store/port.js";
 import { cancelTurn } from "../../src/turn/cancel.js";
 import { submitTurn } from "../../src/turn/submit.js";
-import { toTurnView, turnLastSeq } from "../../src/turn/view.js";
+import { knownLastSeq, toTurnView, turnLastSeq } from "../../src/turn/view.js";
 import type { ApiContext } from "../context.js";
 import { SseWriter } from "../sse.js";
 
@@ -45,9 +45,16 @@ export function turnRoutes(ctx: ApiContext): Router {
       throw validationError(fieldIssues(parsed.error));
     }
     const key = req.get("Idempotency-Key");
-    const { accepted, replayed } = await submitTurn(ctx, parsed.data, key);
+    const { accepted, replayed, turn } = await submitTurn(ctx, parsed.data, key);
     if (replayed) res.setHeader("Idempotent-Replayed", "true");
     res.setHeader("Location", accepted.links.self);
+    if (wantsEventStream(req)) {
+      // Submit and stream in one request (as wunder's `stream: true`): the turn's events follow.
+      res.setHeader("X-Turn-Id", turn.id);
+      res.setHeader("X-Session-Id", turn.sessionId);
+      await streamTurn(ctx, turn, startCursor(turn, undefined, undefined), res);
+      return;
+    }
     res.status(202).json(accepted);
   });
 
@@ -73,10 +80,14 @@ export function turnRoutes(ctx: ApiContext): Router {
       res.type("application/json").send(await turnEventPage(ctx, turn, cursor, query.data.limit));
       return;
     }
-    await streamTurn(ctx, turn, cursor, req, res);
+    await streamTurn(ctx, turn, cursor, res);
   });
 
   return router;
+}
+
+function wantsEventStream(req: Request): boolean {
+  return (req.get("Accept") ?? "").includes("text/event-stream");
 }
 
 async function findTurn(ctx: ApiContext, id: string): Promise<TurnRecord> {
@@ -111,10 +122,9 @@ async function streamTurn(
   ctx: ApiContext,
   turn: TurnRecord,
   cursor: number,
-  req: import("express").Request,
-  res: import("express").Response,
+  res: Response,
 ): Promise<void> {
-  if (isTerminal(turn.status) && turn.lastSeq !== null && cursor >= turn.lastSeq) {
+  if (await endedBy(ctx, turn, cursor)) {
     // Nothing more will come; 204 tells EventSource clients to stop reconnecting.
     res.status(204).end();
     return;
@@ -131,9 +141,7 @@ async function streamTurn(
       idlePollMs: IDLE_POLL_MS,
       endedBy: async (at) => {
         const latest = await ctx.store.getTurn(turn.id);
-        return (
-          !!latest && isTerminal(latest.status) && latest.lastSeq !== null && at >= latest.lastSeq
-        );
+        return !!latest && (await endedBy(ctx, latest, at));
       },
     });
     for await (const batch of events) await sse.events(batch);
@@ -145,7 +153,13 @@ async function streamTurn(
   } finally {
     sse.end();
   }
-  void req;
+}
+
+/** True when the turn has ended and its last event is known to be at or before `cursor`. */
+async function endedBy(ctx: ApiContext, turn: TurnRecord, cursor: number): Promise<boolean> {
+  if (!isTerminal(turn.status)) return false;
+  const last = await knownLastSeq(ctx.redis, ctx.keys, turn);
+  return last !== null && cursor >= last;
 }
 
 /** A JSON page of the turn's events after `cursor`, as raw envelopes (byte-identical to SSE). */

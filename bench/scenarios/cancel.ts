@@ -8,26 +8,28 @@ import type { BenchFarm } from "../farm-processes.js";
 import { agent, runTurn, runUsers } from "../load.js";
 import { latencyFigures } from "../stats.js";
 
+const LONG_ANSWER = "[[sim token_delay_ms=20 reply_tokens=2000]] tell me everything";
+
 export async function cancelLatency(
   farm: BenchFarm,
   options: { turns: number; concurrency: number },
 ) {
   const cancelledAt = new Map<string, number>();
+  const cancel = (turnId: string, at: number) => {
+    cancelledAt.set(turnId, at);
+    void request(`${farm.apiUrl}/v1/turns/${turnId}/cancel`, {
+      method: "POST",
+      dispatcher: agent,
+    }).then((r) => r.body.dump());
+  };
   const timings = await runUsers(options.concurrency, options.turns, (i) =>
     runTurn(
       farm.apiUrl,
-      {
-        input: "[[sim token_delay_ms=20 reply_tokens=2000]] tell me everything",
-        user_id: `canceller-${i}`,
-      },
+      { input: LONG_ANSWER, user_id: `canceller-${i}` },
+      "stream_submit",
       (turnId) => ({
         onEvent(type, at) {
-          if (type !== "llm_output_delta") return;
-          cancelledAt.set(turnId, at);
-          void request(`${farm.apiUrl}/v1/turns/${turnId}/cancel`, {
-            method: "POST",
-            dispatcher: agent,
-          }).then((r) => r.body.dump());
+          if (type === "llm_output_delta") cancel(turnId, at);
         },
       }),
     ),

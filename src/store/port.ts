@@ -8,6 +8,7 @@
  * - a turn's status only moves forward (queued → running → terminal); `finishTurn` on a terminal
  *   turn changes nothing and returns false;
  * - `appendEvents` is idempotent on (sessionId, seq): a re-sent batch inserts nothing twice;
+ *   storing a `turn_terminal` event also records the turn's `lastSeq`;
  * - `readEvents` returns events in ascending seq order.
  */
 import type { ContextMessage } from "../context/message.js";
@@ -65,9 +66,12 @@ export interface TurnRecord {
   stopReason: string | null;
   usage: TurnUsage | null;
   error: TurnError | null;
-  /** Seq of the turn's first event (`queued`); its events are all at or after it. */
+  /**
+   * Lower bound of the turn's event seqs: 1 for a turn that created its session (nothing came
+   * before it), else the seq of its `queued` event once that is appended.
+   */
   firstSeq: number | null;
-  /** Seq of the turn's `turn_terminal` event, once it ended. */
+  /** Seq of the turn's `turn_terminal` event, once that event is stored. */
   lastSeq: number | null;
 }
 
@@ -103,7 +107,6 @@ export interface TurnOutcome {
   stopReason: string | null;
   usage: TurnUsage | null;
   error: TurnError | null;
-  lastSeq: number | null;
 }
 
 /** One persisted event: the envelope exactly as it was emitted, plus the columns it is found by. */
@@ -134,8 +137,6 @@ export interface Store {
    * in one transaction. Returns false (and writes nothing) if the turn was already terminal.
    */
   finishTurn(id: string, outcome: TurnOutcome, history: ContextMessage[]): Promise<boolean>;
-  /** Records the seq of the turn's `turn_terminal` event (written once it is appended). */
-  setTurnLastSeq(id: string, seq: number): Promise<void>;
   /** The session's most recent turns, newest first. */
   listSessionTurns(sessionId: string, limit: number): Promise<TurnRecord[]>;
   /** Non-terminal turns created before `before`, oldest first (used by the reconciler). */

@@ -39,7 +39,6 @@ export async function finalizeTurn(
       stopReason: ending.stopReason,
       usage: ending.usage,
       error: ending.error,
-      lastSeq: null,
     },
     history,
   );
@@ -78,7 +77,6 @@ export async function announceTerminal(
     emitter.emit("error", "error", { ...turn.error });
   }
   const seq = await emitter.emitTerminal("terminal", terminalData(turn));
-  await store.setTurnLastSeq(turn.id, seq);
   return { ...turn, lastSeq: seq };
 }
 

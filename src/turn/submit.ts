@@ -30,6 +30,8 @@ export interface SubmitDeps {
 
 export interface SubmitResult {
   accepted: TurnAccepted;
+  /** The turn as stored, with `firstSeq` known (its `queued` event is appended). */
+  turn: TurnRecord;
   /** True when an earlier request with the same idempotency key produced this turn. */
   replayed: boolean;
 }
@@ -106,10 +108,13 @@ export async function submitTurn(
       "this Idempotency-Key was already used with a different request body",
     );
   }
-  const turn = created.turn;
   const newSession = created.kind === "created" && created.sessionCreated;
-  if (turn.status === "queued") await announceAndAdmit(deps, turn, newSession);
+  const turn =
+    created.turn.status === "queued"
+      ? await announceAndAdmit(deps, created.turn, newSession)
+      : created.turn;
   return {
+    turn,
     accepted: {
       turn_id: turn.id,
       session_id: turn.sessionId,
@@ -124,19 +129,19 @@ async function announceAndAdmit(
   deps: SubmitDeps,
   turn: TurnRecord,
   newSession: boolean,
-): Promise<void> {
-  if (turn.firstSeq === null) {
-    const emitter = new TurnEmitter(
-      deps.appender,
-      { sessionId: turn.sessionId, turnId: turn.id, userId: turn.userId },
-      deps.config.events,
-      undefined,
-    );
-    emitter.emit("queued", "queued", { model: turn.model, input_chars: turn.input.length });
-    await emitter.flush({ newSession });
-    await deps.store.setTurnFirstSeq(turn.id, emitter.lastSeq);
-  }
+): Promise<TurnRecord> {
+  // Re-emitting on a replay is harmless: the `queued` step key makes it a no-op.
+  const emitter = new TurnEmitter(
+    deps.appender,
+    { sessionId: turn.sessionId, turnId: turn.id, userId: turn.userId },
+    deps.config.events,
+    undefined,
+  );
+  emitter.emit("queued", "queued", { model: turn.model, input_chars: turn.input.length });
+  await emitter.flush({ newSession });
+  if (turn.firstSeq === null) await deps.store.setTurnFirstSeq(turn.id, emitter.lastSeq);
   await deps.admission.admit(turn);
+  return { ...turn, firstSeq: turn.firstSeq ?? emitter.lastSeq };
 }
 
 /** Stable hash of the request as sent (key order does not matter). */

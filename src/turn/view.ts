@@ -34,13 +34,25 @@ export function toTurnView(turn: TurnRecord, lastSeq: number, cancelRequested = 
   };
 }
 
-/** The newest seq of a turn: stored once it ended, else the live counter kept with its steps. */
+/**
+ * The newest seq of a turn, when known: stored once its terminal event is persisted, before that
+ * the live counter kept with its steps (which expires a minute after the turn ends).
+ */
+export async function knownLastSeq(
+  redis: Redis,
+  keys: RedisKeys,
+  turn: TurnRecord,
+): Promise<number | null> {
+  if (turn.lastSeq !== null) return turn.lastSeq;
+  const live = await redis.hget(keys.turnSteps(turn.id), "_last");
+  return live !== null ? Number.parseInt(live, 10) : null;
+}
+
+/** `last_seq` as the API shows it: the newest known seq, else where the turn starts. */
 export async function turnLastSeq(
   redis: Redis,
   keys: RedisKeys,
   turn: TurnRecord,
 ): Promise<number> {
-  if (turn.lastSeq !== null) return turn.lastSeq;
-  const live = await redis.hget(keys.turnSteps(turn.id), "_last");
-  return live !== null ? Number.parseInt(live, 10) : (turn.firstSeq ?? 0);
+  return (await knownLastSeq(redis, keys, turn)) ?? turn.firstSeq ?? 0;
 }

@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import type { Store } from "../../src/store/port.js";
 import type { OpenStore } from "./contract.js";
-import { completed, newTurn, SAMPLE_HISTORY } from "./fixtures.js";
+import { completed, newTurn, SAMPLE_HISTORY, storedEvent } from "./fixtures.js";
 
 async function createdTurnId(store: Store, overrides: Parameters<typeof newTurn>[0] = {}) {
   const turn = newTurn(overrides);
@@ -44,7 +44,7 @@ export function describeTurnLifecycleContract(open: OpenStore): void {
       const id = await createdTurnId(store);
       await store.markTurnRunning(id, 2_000);
 
-      const outcome = completed({ finishedAt: 6_000, lastSeq: 12 });
+      const outcome = completed({ finishedAt: 6_000 });
       expect(await store.finishTurn(id, outcome, SAMPLE_HISTORY)).to.equal(true);
       const ended = await store.getTurn(id);
       expect(ended).to.deep.include({
@@ -54,7 +54,7 @@ export function describeTurnLifecycleContract(open: OpenStore): void {
         stopReason: outcome.stopReason,
         usage: outcome.usage,
         error: null,
-        lastSeq: 12,
+        lastSeq: null,
         attempt: 1,
         startedAt: 2_000,
       });
@@ -80,13 +80,16 @@ export function describeTurnLifecycleContract(open: OpenStore): void {
       });
     });
 
-    it("records the terminal event's seq after the turn ended", async () => {
+    it("records the turn's last seq when its turn_terminal event is stored, once", async () => {
       const store = await open();
-      const id = await createdTurnId(store);
-      await store.finishTurn(id, completed({ lastSeq: null }), []);
+      const id = await createdTurnId(store, { sessionId: "s-last" });
+      await store.finishTurn(id, completed(), []);
       expect((await store.getTurn(id))?.lastSeq).to.equal(null);
-      await store.setTurnLastSeq(id, 21);
+      const terminal = { ...storedEvent("s-last", 21, id), type: "turn_terminal" };
+      await store.appendEvents([storedEvent("s-last", 20, id), terminal]);
       expect(await store.getTurn(id)).to.include({ status: "completed", lastSeq: 21 });
+      await store.appendEvents([{ ...terminal, seq: 22 }]);
+      expect((await store.getTurn(id))?.lastSeq).to.equal(21);
     });
 
     it("finishTurn on an unknown turn returns false", async () => {

@@ -27,7 +27,7 @@ export function describeTurnContract(open: OpenStore): void {
           stopReason: null,
           usage: null,
           error: null,
-          firstSeq: null,
+          firstSeq: 1,
           lastSeq: null,
         },
       });
@@ -58,6 +58,8 @@ export function describeTurnContract(open: OpenStore): void {
       const result = await store.createTurn(second, null);
       expect(result.kind).to.equal("created");
       expect(result.kind === "created" && result.sessionCreated).to.equal(false);
+      // Only a turn that creates its session knows its first seq up front.
+      expect((await store.getTurn(second.id))?.firstSeq).to.equal(null);
       expect((await store.getTurn(second.id))?.sessionId).to.equal(second.sessionId);
       expect((await store.getSession(second.sessionId))?.createdAt).to.equal(1_000);
     });

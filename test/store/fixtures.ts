@@ -40,7 +40,6 @@ export function completed(overrides: Partial<TurnOutcome> = {}): TurnOutcome {
     stopReason: "stop",
     usage: { input_tokens: 10, output_tokens: 5, total_tokens: 15, context_tokens: 12 },
     error: null,
-    lastSeq: 9,
     ...overrides,
   };
 }

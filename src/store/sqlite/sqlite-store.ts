@@ -109,10 +109,6 @@ export class SqliteStore implements Store {
     return this.finishTurnTx.immediate(id, outcome, history);
   }
 
-  async setTurnLastSeq(id: string, seq: number): Promise<void> {
-    this.sql.setTurnLastSeq.run(seq, id);
-  }
-
   async listSessionTurns(sessionId: string, limit: number): Promise<TurnRecord[]> {
     return this.sql.listSessionTurns.all(sessionId, limit).map(turnFromRow);
   }
@@ -170,6 +166,8 @@ export class SqliteStore implements Store {
       metadata: jsonColumn(turn.metadata),
       idempotencyKey: idempotency?.key ?? null,
       createdAt: turn.createdAt,
+      // A turn that creates its session is the first to write to its log.
+      firstSeq: session === undefined ? 1 : null,
     });
     if (idempotency !== null) {
       this.sql.insertIdempotency.run(
@@ -204,7 +202,6 @@ export class SqliteStore implements Store {
       stopReason: outcome.stopReason,
       usage: jsonColumn(outcome.usage),
       error: jsonColumn(outcome.error),
-      lastSeq: outcome.lastSeq,
     });
     if (ended === undefined) return false;
 
@@ -229,6 +226,7 @@ export class SqliteStore implements Store {
         event.ts,
         event.envelope,
       ).changes;
+      if (event.type === "turn_terminal") this.sql.setTurnLastSeq.run(event.seq, event.turnId);
     }
     return inserted;
   }

@@ -27,6 +27,7 @@ export interface InsertTurnParams {
   metadata: string | null;
   idempotencyKey: string | null;
   createdAt: number;
+  firstSeq: number | null;
 }
 
 export interface FinishTurnParams {
@@ -37,7 +38,6 @@ export interface FinishTurnParams {
   stopReason: string | null;
   usage: string | null;
   error: string | null;
-  lastSeq: number | null;
 }
 
 export type Statements = ReturnType<typeof prepareStatements>;
@@ -58,12 +58,14 @@ export function prepareStatements(db: Database.Database) {
     getTurn: db.prepare<[string], TurnRow>("SELECT * FROM turns WHERE id = ?"),
     insertTurn: db.prepare<InsertTurnParams>(
       `INSERT INTO turns (id, session_id, user_id, status, input, model, tools, metadata,
-                          idempotency_key, created_at, attempt)
+                          idempotency_key, created_at, attempt, first_seq)
        VALUES (@id, @sessionId, @userId, 'queued', @input, @model, @tools, @metadata,
-               @idempotencyKey, @createdAt, 0)`,
+               @idempotencyKey, @createdAt, 0, @firstSeq)`,
     ),
     setTurnFirstSeq: db.prepare<[number, string]>("UPDATE turns SET first_seq = ? WHERE id = ?"),
-    setTurnLastSeq: db.prepare<[number, string]>("UPDATE turns SET last_seq = ? WHERE id = ?"),
+    setTurnLastSeq: db.prepare<[number, string]>(
+      "UPDATE turns SET last_seq = ? WHERE id = ? AND last_seq IS NULL",
+    ),
     markTurnRunning: db.prepare<[number, string], TurnRow>(
       `UPDATE turns
           SET status = 'running', attempt = attempt + 1, started_at = COALESCE(started_at, ?)
@@ -73,7 +75,7 @@ export function prepareStatements(db: Database.Database) {
     finishTurn: db.prepare<FinishTurnParams, { session_id: string }>(
       `UPDATE turns
           SET status = @status, finished_at = @finishedAt, answer = @answer,
-              stop_reason = @stopReason, usage = @usage, error = @error, last_seq = @lastSeq
+              stop_reason = @stopReason, usage = @usage, error = @error
         WHERE id = @id AND status IN (${NON_TERMINAL_SQL})
        RETURNING session_id`,
     ),
