@@ -41,6 +41,7 @@ export class BenchFarm {
       API_HOST: "127.0.0.1",
       SIM_PORT: String(simPort),
       LOG_LEVEL: "warn",
+      METRICS_PORT: "0",
       ...env,
     };
     const roles = [

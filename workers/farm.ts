@@ -28,13 +28,15 @@ try {
 }
 const logger = createLogger("farm", config.log.level);
 
-const roles: { name: string; file: string }[] = [
+const roles: { name: string; file: string; env?: Record<string, string> }[] = [
   ...(usesSimulator(config) ? [{ name: "llm-sim", file: entry("workers/llm-sim") }] : []),
   { name: "api", file: entry("api/server") },
   { name: "persister", file: entry("workers/event-persister") },
   ...Array.from({ length: config.launcher.workers }, (_, i) => ({
     name: `worker-${i + 1}`,
     file: entry("workers/turn-worker"),
+    // Each worker on this machine gets its own metrics port: METRICS_PORT, +1, +2, …
+    env: { METRICS_PORT: String(config.worker.metricsPort && config.worker.metricsPort + i) },
   })),
 ];
 
@@ -60,7 +62,7 @@ function stopAll(code: number): void {
 for (const role of roles) {
   const child = spawn(process.execPath, [...runtimeArgs, role.file], {
     stdio: "inherit",
-    env: process.env,
+    env: { ...process.env, ...role.env },
   });
   children.set(role.name, child);
   child.on("exit", (code, signal) => {

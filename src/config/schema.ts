@@ -76,6 +76,7 @@ export const ConfigSchema = z.object({
   worker: z
     .object({
       concurrency: positiveInt.default(32),
+      /** Worker `/metrics` and `/healthz`; 0 picks a free port (several workers on one host). */
       metricsPort: port.default(9464),
       /** BullMQ job lock; renewed every half of it. A dead worker's turn is recovered after about this long. */
       lockDurationMs: positiveInt.default(30_000),

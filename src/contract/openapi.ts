@@ -37,6 +37,12 @@ function buildDocument() {
       body: { content: { "application/json": { schema: SubmitTurnRequestSchema } } },
     },
     responses: {
+      200: {
+        description:
+          "with `Accept: text/event-stream`: the turn's events as SSE, from `queued` to " +
+          "`turn_terminal` (headers X-Turn-Id, X-Session-Id, Location)",
+        content: { "text/event-stream": { schema: z.string() } },
+      },
       202: json(
         TurnAcceptedSchema,
         "accepted and queued (or the turn an earlier request with this key created)",

@@ -10,6 +10,7 @@ import { Worker } from "bullmq";
 import type { FarmConfig } from "../config/schema.js";
 import { ModelClients } from "../llm/chat-stream.js";
 import type { Logger } from "../obs/logger.js";
+import { startMetricsServer } from "../obs/metrics-server.js";
 import { Admission } from "../queue/admission.js";
 import { CancelListener } from "../queue/cancel-signals.js";
 import { Reconciler } from "../queue/reconciler.js";
@@ -112,7 +113,11 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
   );
   reconciler.start();
   await worker.waitUntilReady();
-  logger.info("turn worker started", { concurrency: config.worker.concurrency });
+  const metrics = await startMetricsServer(config.worker.metricsPort, config.api.host);
+  logger.info("turn worker started", {
+    concurrency: config.worker.concurrency,
+    metrics_port: metrics.port,
+  });
 
   return {
     worker,
@@ -120,6 +125,7 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
     reconciler,
     async stop(graceMs = config.worker.shutdownGraceMs) {
       await reconciler.stop();
+      await metrics.close();
       const closing = worker.close();
       const handBack = setTimeout(() => runner.handBackAll(), graceMs);
       await closing;

@@ -68,6 +68,27 @@ describe("turn lifecycle (end to end)", () => {
     expect(paged).to.deep.equal(read.frames.map((f) => f.data));
   });
 
+  it("streams the turn from the submit request itself when asked for text/event-stream", async () => {
+    const res = await fetch(`${farm.url}/v1/turns`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ input: "please list the files", user_id: "streamer" }),
+    });
+    expect(res.status).to.equal(200);
+    expect(res.headers.get("content-type")).to.match(/^text\/event-stream/);
+    const turnId = res.headers.get("x-turn-id") as string;
+    expect(res.headers.get("location")).to.equal(`/v1/turns/${turnId}`);
+    const text = await res.text();
+    const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+    const types = [...text.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
+    expect(types[0]).to.equal("queued");
+    expect(types.at(-1)).to.equal("turn_terminal");
+    expect(ids).to.deep.equal(Array.from({ length: ids.length }, (_, i) => i + 1));
+    // The same events as the stream of the turn read afterwards.
+    const again = await readStream(farm.url, turnId);
+    expect(again.frames.map((f) => f.id)).to.deep.equal(ids);
+  });
+
   it("keeps the session's history: a second turn sees the first one's messages", async () => {
     const first = await submit(farm.url, { input: "please list the files", user_id: "bob" });
     const firstTurn = await waitForTurn(farm.url, first.turn_id);

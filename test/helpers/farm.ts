@@ -51,6 +51,7 @@ export class TestFarm {
       API_HOST: "127.0.0.1",
       LOG_LEVEL: "error",
       WORKER_CONCURRENCY: "8",
+      METRICS_PORT: "0",
       DELTA_FLUSH_MS: "10",
       SSE_HEARTBEAT_MS: "15000",
       ...options.env,
