@@ -16,7 +16,7 @@ export class LiveHub {
   private readonly listeners = new Map<string, Set<LiveListener>>();
 
   private constructor(
-    private readonly subscriber: Redis,
+    subscriber: Redis,
     private readonly keys: RedisKeys,
   ) {
     subscriber.on("pmessage", (_pattern: string, channel: string, payload: string) => {

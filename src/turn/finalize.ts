@@ -44,7 +44,7 @@ export async function finalizeTurn(
   );
   const stored = await store.getTurn(turn.id);
   if (!stored) throw new Error(`turn ${turn.id} vanished from the store`);
-  return announceTerminal(store, emitter, stored);
+  return announceTerminal(emitter, stored);
 }
 
 /**
@@ -53,7 +53,6 @@ export async function finalizeTurn(
  * running this twice (recovery, or two parties racing to end a turn) appends them once.
  */
 export async function announceTerminal(
-  store: Store,
   emitter: TurnEmitter,
   turn: TurnRecord,
 ): Promise<TurnRecord> {

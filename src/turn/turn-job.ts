@@ -298,7 +298,7 @@ export class TurnJobRunner {
       undefined,
     );
     try {
-      await announceTerminal(this.services.store, emitter, turn);
+      await announceTerminal(emitter, turn);
       await releaseAndWakeNext(this.services, turn, lease);
       log.info("finished turn closed out", { status: turn.status });
     } finally {
