@@ -3,9 +3,11 @@
  * (after a worker crash or a hand-back on shutdown) continues instead of starting over.
  *
  * The event log is the turn's source of truth: a model round whose `llm_output` is recorded is
- * not called again, a tool call whose `tool_result` is recorded is not run again, and a decided
- * `final`/`error` is finalised as it was decided. A round that streamed deltas but never recorded
- * its output is redone; the new attempt tells clients to drop that text (`reset_output`).
+ * not called again and a tool call whose `tool_result` is recorded is not run again, so replaying
+ * the loop over the record rebuilds the turn's state without side effects. A round that streamed
+ * deltas but never recorded its output is redone; the new attempt tells clients to drop that
+ * text (`reset_output`). (`final`/`error` need no replay: they are only ever emitted after the
+ * store recorded the outcome, and a turn the store calls finished is closed out, not resumed.)
  */
 import type { ToolCall } from "../context/message.js";
 import type { LogEvent } from "../events/event-log.js";
@@ -24,20 +26,11 @@ export interface RecordedToolResult {
   error?: string;
 }
 
-export interface RecordedError {
-  code: string;
-  message: string;
-  retryable: boolean;
-}
-
 export class RecordedTurn {
   readonly outputs = new Map<number, RecordedOutput>();
   readonly toolResults = new Map<string, RecordedToolResult>();
   /** Rounds that streamed text in an earlier attempt. */
   readonly roundsWithDeltas = new Set<number>();
-  final: { answer: string; stopReason: string } | null = null;
-  error: RecordedError | null = null;
-  terminalSeq: number | null = null;
 
   static readonly empty = new RecordedTurn();
 
@@ -50,9 +43,7 @@ export class RecordedTurn {
   }
 
   get isEmpty(): boolean {
-    return (
-      this.outputs.size === 0 && this.roundsWithDeltas.size === 0 && !this.final && !this.error
-    );
+    return this.outputs.size === 0 && this.roundsWithDeltas.size === 0;
   }
 
   toolResult(round: number, callId: string): RecordedToolResult | undefined {
@@ -60,10 +51,7 @@ export class RecordedTurn {
   }
 
   private add(event: LogEvent): void {
-    const { seq, data } = JSON.parse(event.envelope) as {
-      seq: number;
-      data: Record<string, unknown>;
-    };
+    const { data } = JSON.parse(event.envelope) as { data: Record<string, unknown> };
     const round = Number(data.model_round);
     switch (event.type) {
       case "llm_output_delta":
@@ -83,19 +71,6 @@ export class RecordedTurn {
           data: data.data ?? null,
           ...(typeof data.error === "string" ? { error: data.error } : {}),
         });
-        break;
-      case "final":
-        this.final = { answer: String(data.answer ?? ""), stopReason: String(data.stop_reason) };
-        break;
-      case "error":
-        this.error = {
-          code: String(data.code),
-          message: String(data.message),
-          retryable: data.retryable === true,
-        };
-        break;
-      case "turn_terminal":
-        this.terminalSeq = seq;
         break;
       default:
         break;

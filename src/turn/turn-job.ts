@@ -16,23 +16,26 @@ import { randomUUID } from "node:crypto";
 import { DelayedError, type Job, WaitingError } from "bullmq";
 import { LeaseLostError } from "../events/appender.js";
 import { TurnEmitter } from "../events/turn-emitter.js";
-import { LlmError } from "../llm/llm-error.js";
 import type { Logger } from "../obs/logger.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
 import { isTerminal, type TurnRecord } from "../store/port.js";
 import { ensureWorkspace } from "../tools/workspace.js";
 import { announceTerminal, finalizeTurn, type TurnEnding } from "./finalize.js";
+import { type AbortReason, classifyEarlyStop } from "./loop-outcome.js";
 import { readTurnRecord } from "./read-record.js";
 import { RecordedTurn } from "./recorded-turn.js";
 import type { TurnServices } from "./services.js";
-import { TurnAborted, TurnLoop } from "./turn-loop.js";
+import { TurnLoop } from "./turn-loop.js";
 import { CANCELLED_BEFORE_START, endTurnOutsideRun, releaseAndWakeNext } from "./turnover.js";
 
 /** A turn waiting for its session is retried this often unless the turn ahead wakes it sooner. */
 const SESSION_BUSY_RETRY_MS = 500;
 const WORKSPACE_CACHE_ENTRIES = 10_000;
 
-type AbortReason = "cancel" | "shutdown" | "lease_lost";
+type LoopResult =
+  | { kind: "ended"; ending: TurnEnding; history: TurnLoop["completedHistory"] }
+  | { kind: "hand_back" }
+  | { kind: "abandon" };
 
 export type TurnJobOutcome =
   | "completed"
@@ -187,11 +190,7 @@ export class TurnJobRunner {
     emitter: TurnEmitter,
     abort: TurnAbort,
     log: Logger,
-  ): Promise<
-    | { kind: "ended"; ending: TurnEnding; history: TurnLoop["completedHistory"] }
-    | { kind: "hand_back" }
-    | { kind: "abandon" }
-  > {
+  ): Promise<LoopResult> {
     const { store, config, clients, tools } = this.services;
     const loop = new TurnLoop({
       input: turn.input,
@@ -209,83 +208,35 @@ export class TurnJobRunner {
       limits: config.tools,
       resultMaxChars: config.tools.resultMaxChars,
     });
-    const ending = (partial: Omit<TurnEnding, "usage">): TurnEnding => ({
-      ...partial,
-      usage: loop.usage,
+    const ended = (ending: Omit<TurnEnding, "usage">): LoopResult => ({
+      kind: "ended",
+      ending: { ...ending, usage: loop.usage },
+      history: loop.completedHistory,
     });
-    const history = () => loop.completedHistory;
-
-    if (recorded.final) {
-      // An earlier attempt decided the answer; finish with it.
-      const answer = recorded.final;
-      return {
-        kind: "ended",
-        ending: ending({
-          status: "completed",
-          answer: answer.answer,
-          stopReason: answer.stopReason,
-          error: null,
-        }),
-        history: [...history(), { role: "assistant", content: answer.answer }],
-      };
-    }
-    if (recorded.error) {
-      return {
-        kind: "ended",
-        ending: ending({
-          status: "failed",
-          answer: null,
-          stopReason: "error",
-          error: recorded.error,
-        }),
-        history: history(),
-      };
-    }
     try {
-      const answer = await loop.run();
-      return {
-        kind: "ended",
-        ending: ending({
-          status: "completed",
-          answer: answer.answer,
-          stopReason: answer.stopReason,
-          error: null,
-        }),
-        history: history(),
-      };
+      const { answer, stopReason } = await loop.run();
+      return ended({ status: "completed", answer, stopReason, error: null });
     } catch (err) {
-      const why = abort.reason;
-      if (err instanceof LeaseLostError || why === "lease_lost") return { kind: "abandon" };
-      if (why === "shutdown") return { kind: "hand_back" };
-      if (why === "cancel" && (err instanceof TurnAborted || isAbortedLlmError(err))) {
-        return {
-          kind: "ended",
-          ending: ending({
-            status: "cancelled",
-            answer: null,
-            stopReason: "cancelled",
-            error: { code: "cancelled", message: "the turn was cancelled", retryable: false },
-          }),
-          history: history(),
-        };
+      const stop = classifyEarlyStop(err, abort.reason);
+      if (!stop) {
+        log.error("turn failed unexpectedly", {
+          error: (err as Error).message,
+          stack: (err as Error).stack,
+        });
+        throw err;
       }
-      if (err instanceof LlmError) {
-        return {
-          kind: "ended",
-          ending: ending({
-            status: "failed",
-            answer: null,
-            stopReason: "error",
-            error: turnErrorOf(err),
-          }),
-          history: history(),
-        };
+      if (stop.kind === "cancelled") {
+        return ended({
+          status: "cancelled",
+          answer: null,
+          stopReason: "cancelled",
+          error: stop.error,
+        });
       }
-      log.error("turn failed unexpectedly", {
-        error: (err as Error).message,
-        stack: (err as Error).stack,
-      });
-      throw err;
+      if (stop.kind === "failed") {
+        return ended({ status: "failed", answer: null, stopReason: "error", error: stop.error });
+      }
+      return stop;
     }
   }
 
@@ -344,22 +295,4 @@ class TurnAbort {
 
 function target(turn: Pick<TurnRecord, "sessionId" | "id" | "userId">) {
   return { sessionId: turn.sessionId, turnId: turn.id, userId: turn.userId };
-}
-
-function isAbortedLlmError(err: unknown): boolean {
-  return err instanceof LlmError && err.kind === "aborted";
-}
-
-const LLM_ERROR_CODES: Record<string, string> = {
-  context_window_exceeded: "context_window_exceeded",
-  auth_failed: "llm_auth_failed",
-  bad_request: "llm_bad_request",
-};
-
-function turnErrorOf(err: LlmError) {
-  return {
-    code: LLM_ERROR_CODES[err.kind] ?? "llm_unavailable",
-    message: err.message,
-    retryable: err.retryable,
-  };
 }

@@ -76,6 +76,14 @@ describe("crash recovery (end to end)", function () {
     expect(turn.attempt).to.equal(2);
     const events = await allTurnEvents(farm.url, accepted.turn_id);
     expectCleanLog(events);
+    // Every log line about the turn names its user, session and turn.
+    const turnLines = victim.logs
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.turn_id === accepted.turn_id);
+    expect(turnLines.map((l) => l.message)).to.include("turn started");
+    for (const line of turnLines) {
+      expect(line).to.include({ session_id: accepted.session_id, user_id: "anonymous" });
+    }
     // Round 1 (the tool round) is not redone; round 2 restarts and tells clients to drop its text.
     expect(events.filter((e) => e.type === "tool_result")).to.have.length(1);
     expect(events.some((e) => e.type === "progress" && e.data.stage === "resumed")).to.equal(true);
@@ -123,6 +131,31 @@ describe("crash recovery (end to end)", function () {
     const turn = await waitForTurn(farm.url, accepted.turn_id, 30_000);
     expect(turn.status).to.equal("completed");
     expect(turn.attempt).to.equal(2);
+    expectCleanLog(await allTurnEvents(farm.url, accepted.turn_id));
+  });
+
+  it("SIGTERM: a turn that fits in the grace period finishes on the same worker", async () => {
+    const worker = await farm.spawnWorker({ SHUTDOWN_GRACE_MS: "20000" });
+    const accepted = await submit(farm.url, { input: "[[sim token_delay_ms=10 reply_tokens=60]] tell me" });
+    await waitForEvents(farm.url, accepted.turn_id, (events) => events.some((e) => e.type === "llm_output_delta"));
+    const exited = new Promise<number | null>((resolve) => worker.once("exit", resolve));
+    worker.kill("SIGTERM");
+    expect(await exited).to.equal(0);
+    const turn = await waitForTurn(farm.url, accepted.turn_id);
+    expect(turn).to.include({ status: "completed", attempt: 1 });
+  });
+
+  it("SIGTERM: a turn longer than the grace period is handed back and resumed elsewhere", async () => {
+    const worker = await farm.spawnWorker({ SHUTDOWN_GRACE_MS: "300" });
+    const accepted = await submit(farm.url, { input: "[[sim token_delay_ms=20 reply_tokens=100]] tell me" });
+    await waitForEvents(farm.url, accepted.turn_id, (events) => events.some((e) => e.type === "llm_output_delta"));
+    const exited = new Promise<number | null>((resolve) => worker.once("exit", resolve));
+    worker.kill("SIGTERM");
+    expect(await exited).to.equal(0);
+    expect(worker.logs.some((line) => line.includes("turn handed back"))).to.equal(true);
+    await farm.spawnWorker();
+    const turn = await waitForTurn(farm.url, accepted.turn_id, 30_000);
+    expect(turn).to.include({ status: "completed", attempt: 2 });
     expectCleanLog(await allTurnEvents(farm.url, accepted.turn_id));
   });
 });

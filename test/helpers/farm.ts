@@ -20,6 +20,8 @@ import { type SimServer, startSimServer } from "../../src/sim/server.js";
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
+export type SpawnedWorker = ChildProcess & { logs: string[] };
+
 export interface FarmOptions {
   /** Extra environment settings (names as in docs/operations.md). */
   env?: Record<string, string>;
@@ -93,8 +95,11 @@ export class TestFarm {
     this.persister = null;
   }
 
-  /** A turn worker in its own process (so a test can SIGKILL it). Resolves once it is ready. */
-  async spawnWorker(extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
+  /**
+   * A turn worker in its own process (so a test can SIGKILL or SIGTERM it). Resolves once it is
+   * ready; `logs` collects its JSON log lines.
+   */
+  async spawnWorker(extraEnv: Record<string, string> = {}): Promise<SpawnedWorker> {
     const child = spawn(
       process.execPath,
       ["--import", "tsx", path.join(ROOT, "workers/turn-worker.ts")],
@@ -104,19 +109,25 @@ export class TestFarm {
       },
     );
     this.children.push(child);
+    const logs: string[] = [];
+    let partial = "";
+    const collect = (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split("\n");
+      partial = lines.pop() ?? "";
+      logs.push(...lines.filter(Boolean));
+    };
+    child.stdout?.on("data", collect);
+    child.stderr?.on("data", collect);
     await new Promise<void>((resolve, reject) => {
-      let out = "";
-      const onData = (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes("turn worker started")) resolve();
+      const ready = () => {
+        if (logs.some((line) => line.includes("turn worker started"))) resolve();
       };
-      child.stdout?.on("data", onData);
-      child.stderr?.on("data", (chunk: Buffer) => {
-        out += chunk.toString();
-      });
-      child.once("exit", (code) => reject(new Error(`worker exited early (${code}): ${out}`)));
+      child.stdout?.on("data", ready);
+      child.once("exit", (code) =>
+        reject(new Error(`worker exited early (${code}): ${logs.join("\n")}`)),
+      );
     });
-    return child;
+    return Object.assign(child, { logs });
   }
 
   async stop(): Promise<void> {

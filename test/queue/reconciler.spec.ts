@@ -1,0 +1,231 @@
+/**
+ * The Reconciler against a real SqliteStore (temp folder) and a real BullMQ queue: a stale turn
+ * with no job is admitted again, a turn whose job failed for good goes to `failTurn`, young
+ * turns and turns with a live job are left alone, and the Redis lock lets only one of two
+ * concurrent passes work. Each test gets its own store file and key prefix, so stale turns of
+ * one test never reach another's pass.
+ */
+import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { type Queue, Worker } from "bullmq";
+import { expect } from "chai";
+import { Redis } from "ioredis";
+import { createLogger } from "../../src/obs/logger.js";
+import { Admission } from "../../src/queue/admission.js";
+import { Reconciler, type ReconcilerOptions } from "../../src/queue/reconciler.js";
+import { SessionLeases } from "../../src/queue/session-lease.js";
+import { createTurnQueue, TURN_QUEUE_NAME, type TurnJobData } from "../../src/queue/turn-queue.js";
+import { type RedisKeys, redisKeys } from "../../src/redis/keys.js";
+import type { TurnRecord } from "../../src/store/port.js";
+import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import { deleteKeys, REDIS_URL } from "../helpers/farm.js";
+import { testPrefix, uniqueId } from "./helpers.js";
+
+const MIN_AGE_MS = 60_000;
+/** Also the lock's TTL: long enough that no test's second pass outlives it. */
+const INTERVAL_MS = 60_000;
+const STALE_AGE_MS = 10 * 60_000;
+
+interface FailCall {
+  turnId: string;
+  reason: string;
+}
+
+describe("Reconciler", () => {
+  const filePrefix = testPrefix("reconciler");
+  const logger = createLogger("test-reconciler", "error");
+  let redis: Redis;
+  let queueConnection: Redis;
+  let dir = "";
+  // Per test:
+  let keys: RedisKeys;
+  let store: SqliteStore;
+  let queue: Queue<TurnJobData>;
+  let admission: Admission;
+  let failCalls: FailCall[];
+  let options: ReconcilerOptions;
+
+  before(async () => {
+    redis = new Redis(REDIS_URL);
+    queueConnection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    dir = await mkdtemp(path.join(tmpdir(), "farm-reconciler-"));
+  });
+
+  beforeEach(() => {
+    keys = redisKeys(`${filePrefix}-${uniqueId("t")}`);
+    store = SqliteStore.open(path.join(dir, `${uniqueId("store")}.sqlite`));
+    queue = createTurnQueue(queueConnection, keys.bullPrefix);
+    admission = new Admission(queue, new SessionLeases(redis, keys, 30_000));
+    failCalls = [];
+    options = {
+      intervalMs: INTERVAL_MS,
+      minAgeMs: MIN_AGE_MS,
+      lockKey: `${keys.bullPrefix}-reconciler-lock`,
+    };
+  });
+
+  afterEach(async () => {
+    await queue.obliterate({ force: true });
+    await queue.close();
+    await store.close();
+  });
+
+  after(async () => {
+    await deleteKeys(redis, `${filePrefix}-*`);
+    await queueConnection.quit();
+    await redis.quit();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function reconciler(
+    failTurn: (turn: TurnRecord, reason: string) => Promise<void> = async (turn, reason) => {
+      failCalls.push({ turnId: turn.id, reason });
+    },
+  ): Reconciler {
+    return new Reconciler(redis, store, queue, admission, failTurn, options, logger);
+  }
+
+  /** A queued turn in the store, created `ageMs` ago. */
+  async function storedTurn(ageMs: number): Promise<TurnRecord> {
+    const result = await store.createTurn(
+      {
+        id: uniqueId("turn"),
+        sessionId: uniqueId("sess"),
+        userId: "user-r",
+        input: "hi",
+        model: "sim",
+        tools: [],
+        metadata: null,
+        createdAt: Date.now() - ageMs,
+      },
+      null,
+    );
+    if (result.kind !== "created") throw new Error(`turn not created: ${result.kind}`);
+    return result.turn;
+  }
+
+  /** Adds the turn's job (one attempt) and lets a worker fail it, so its job is `failed`. */
+  async function failJobOf(turn: TurnRecord, message: string): Promise<void> {
+    await queue.add(
+      "turn",
+      { turnId: turn.id, sessionId: turn.sessionId, userId: turn.userId },
+      { jobId: turn.id, attempts: 1 },
+    );
+    const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const worker = new Worker<TurnJobData>(
+      TURN_QUEUE_NAME,
+      async () => {
+        throw new Error(message);
+      },
+      { connection, prefix: keys.bullPrefix, autorun: false },
+    );
+    try {
+      const failed = once(worker, "failed");
+      void worker.run();
+      await failed;
+    } finally {
+      await worker.close();
+      await connection.quit();
+    }
+    expect(await (await queue.getJob(turn.id))?.getState()).to.equal("failed");
+  }
+
+  it("admits a stale turn that has no job again", async () => {
+    const turn = await storedTurn(STALE_AGE_MS);
+    expect(await queue.getJob(turn.id)).to.equal(undefined);
+
+    expect(await reconciler().pass()).to.equal(1);
+
+    const job = await queue.getJob(turn.id);
+    expect(job?.data).to.deep.equal({
+      turnId: turn.id,
+      sessionId: turn.sessionId,
+      userId: turn.userId,
+    });
+    expect(await redis.lrange(keys.sessionOrder(turn.sessionId), 0, -1)).to.deep.equal([turn.id]);
+    expect(failCalls).to.deep.equal([]);
+  });
+
+  it("passes a stale turn whose job failed for good to failTurn", async () => {
+    const turn = await storedTurn(STALE_AGE_MS);
+    await failJobOf(turn, "worker blew up");
+
+    expect(await reconciler().pass()).to.equal(1);
+
+    expect(failCalls).to.deep.equal([{ turnId: turn.id, reason: "worker blew up" }]);
+    expect(await (await queue.getJob(turn.id))?.getState()).to.equal("failed");
+  });
+
+  it("leaves a stale turn whose job is still waiting alone", async () => {
+    const turn = await storedTurn(STALE_AGE_MS);
+    await admission.admit(turn);
+
+    expect(await reconciler().pass()).to.equal(0);
+
+    expect(failCalls).to.deep.equal([]);
+    expect(await (await queue.getJob(turn.id))?.getState()).to.equal("waiting");
+  });
+
+  it("leaves a turn younger than minAgeMs alone", async () => {
+    const turn = await storedTurn(0);
+
+    expect(await reconciler().pass()).to.equal(0);
+
+    expect(await queue.getJob(turn.id)).to.equal(undefined);
+    expect(await redis.lrange(keys.sessionOrder(turn.sessionId), 0, -1)).to.deep.equal([]);
+  });
+
+  it("repairs stale turns and skips young ones in the same pass", async () => {
+    const stale = await storedTurn(STALE_AGE_MS);
+    const young = await storedTurn(0);
+
+    expect(await reconciler().pass()).to.equal(1);
+
+    expect(await queue.getJob(stale.id)).to.not.equal(undefined);
+    expect(await queue.getJob(young.id)).to.equal(undefined);
+  });
+
+  it("lets only one of two concurrent passes do the work", async () => {
+    const turns = [await storedTurn(STALE_AGE_MS), await storedTurn(STALE_AGE_MS)];
+
+    const results = await Promise.all([reconciler().pass(), reconciler().pass()]);
+
+    expect([...results].sort()).to.deep.equal([0, 2]);
+    for (const turn of turns) expect(await queue.getJob(turn.id)).to.not.equal(undefined);
+  });
+
+  it("runs passes on its interval after start() until stop()", async () => {
+    options = { ...options, intervalMs: 50 };
+    const turn = await storedTurn(STALE_AGE_MS);
+    const running = reconciler();
+    running.start();
+    try {
+      while (!(await queue.getJob(turn.id))) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await running.stop();
+    }
+    expect(await redis.lrange(keys.sessionOrder(turn.sessionId), 0, -1)).to.deep.equal([turn.id]);
+  });
+
+  // BUG: a turn whose repair throws (here: failTurn rejects, e.g. the store is briefly locked or
+  // the turn's events cannot be written) aborts the whole pass. listStaleTurns returns the oldest
+  // first, so the same turn is first again on every pass and no younger stale turn is ever
+  // repaired: one poison turn leaves every other stuck turn stuck ("no turn and no session stays
+  // stuck" no longer holds). Expected: the failure is logged and the pass moves on.
+  it.skip("keeps repairing the other stale turns when one repair throws", async () => {
+    const poison = await storedTurn(STALE_AGE_MS + 60_000);
+    await failJobOf(poison, "worker blew up");
+    const missingJob = await storedTurn(STALE_AGE_MS);
+
+    const repaired = await reconciler(async () => {
+      throw new Error("store is busy");
+    }).pass();
+
+    expect(await queue.getJob(missingJob.id), "job of the younger stale turn").to.not.equal(
+      undefined,
+    );
+    expect(repaired).to.equal(1);
+  });
+});
