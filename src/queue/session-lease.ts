@@ -44,7 +44,7 @@ return 'held'
 const RELEASE_LUA = `
 local holder = redis.call('GET', KEYS[1])
 if holder and (holder == ARGV[1] or
-    false) then
+    (ARGV[1] == '' and string.sub(holder, 1, #ARGV[2] + 1) == ARGV[2] .. ':')) then
   redis.call('DEL', KEYS[1])
 end
 if ARGV[3] ~= 'keep' then

@@ -64,13 +64,28 @@ describe("loadConfig", () => {
     const cases: { env: string; value: string; path: string; expected: unknown }[] = [
       { env: "PORT", value: "8081", path: "api.port", expected: 8081 },
       { env: "API_HOST", value: "127.0.0.1", path: "api.host", expected: "127.0.0.1" },
-      { env: "REDIS_URL", value: "rediss://r.example:6380", path: "redis.url", expected: "rediss://r.example:6380" },
+      {
+        env: "REDIS_URL",
+        value: "rediss://r.example:6380",
+        path: "redis.url",
+        expected: "rediss://r.example:6380",
+      },
       { env: "REDIS_PREFIX", value: "farm_2", path: "redis.prefix", expected: "farm_2" },
       { env: "DATA_DIR", value: "/var/lib/farm", path: "dataDir", expected: "/var/lib/farm" },
-      { env: "SQLITE_PATH", value: "/tmp/f.sqlite", path: "store.sqlitePath", expected: "/tmp/f.sqlite" },
+      {
+        env: "SQLITE_PATH",
+        value: "/tmp/f.sqlite",
+        path: "store.sqlitePath",
+        expected: "/tmp/f.sqlite",
+      },
       { env: "WORKER_CONCURRENCY", value: "4", path: "worker.concurrency", expected: 4 },
       { env: "WORKER_MAX_STALLED_COUNT", value: "0", path: "worker.maxStalledCount", expected: 0 },
-      { env: "SESSION_LEASE_TTL_MS", value: "5000", path: "worker.sessionLeaseTtlMs", expected: 5000 },
+      {
+        env: "SESSION_LEASE_TTL_MS",
+        value: "5000",
+        path: "worker.sessionLeaseTtlMs",
+        expected: 5000,
+      },
       { env: "MAX_ROUNDS", value: "3", path: "turn.maxRounds", expected: 3 },
       { env: "DELTA_FLUSH_MS", value: "0", path: "events.deltaFlushMs", expected: 0 },
       { env: "SIM_FAULT_RATE_429", value: "0.25", path: "sim.faultRate429", expected: 0.25 },
@@ -152,8 +167,12 @@ describe("loadConfig", () => {
         expect(err.message).to.not.include(SECRET);
         expect(err.message).to.not.include(SECRET.slice(0, 12));
       }
-      const badUrl = configError({ LLM_API_KEY: SECRET, LLM_BASE_URL: "not a url", LLM_MODEL: "m" });
-      expect(badUrl.message).to.include('LLM_BASE_URL').and.include('(got "not a url")');
+      const badUrl = configError({
+        LLM_API_KEY: SECRET,
+        LLM_BASE_URL: "not a url",
+        LLM_MODEL: "m",
+      });
+      expect(badUrl.message).to.include("LLM_BASE_URL").and.include('(got "not a url")');
     });
   });
 
@@ -280,7 +299,10 @@ describe("loadConfig", () => {
     it("names `<file>: a.b.c` for an invalid nested value", async () => {
       const json = await file(
         "bad-nested.json",
-        JSON.stringify({ worker: { concurrency: 0 }, models: { m: { baseUrl: "nope", model: "x" } } }),
+        JSON.stringify({
+          worker: { concurrency: 0 },
+          models: { m: { baseUrl: "nope", model: "x" } },
+        }),
       );
       const err = configError({ FARM_CONFIG: json });
       expect(err.problems).to.have.length(2);

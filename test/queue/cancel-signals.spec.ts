@@ -51,7 +51,8 @@ describe("cancel signals", () => {
   });
 
   after(async () => {
-    await deleteKeys(redis, `${prefix}:*`);
+    // `${prefix}*` also covers the foreign prefix one test publishes under.
+    await deleteKeys(redis, `${prefix}*`);
     await subscriber.quit();
     await redis.quit();
   });
@@ -140,7 +141,6 @@ describe("cancel signals", () => {
       unwatch();
       unwatchSentinel();
       await subscriber.unsubscribe(foreignKeys.cancelChannel);
-      await deleteKeys(redis, `${prefix}-other:*`);
     }
   });
 });

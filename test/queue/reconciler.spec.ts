@@ -209,6 +209,35 @@ describe("Reconciler", () => {
     expect(await redis.lrange(keys.sessionOrder(turn.sessionId), 0, -1)).to.deep.equal([turn.id]);
   });
 
+  it("stop() waits for a pass in flight", async () => {
+    options = { ...options, intervalMs: 20 };
+    const turn = await storedTurn(STALE_AGE_MS);
+    let entered: () => void = () => undefined;
+    const inPass = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const gated: SqliteStore = Object.assign(Object.create(store), {
+      listStaleTurns: async (before: number, limit: number) => {
+        entered();
+        await gate;
+        return store.listStaleTurns(before, limit);
+      },
+    });
+    const running = new Reconciler(redis, gated, queue, admission, async () => {}, options, logger);
+    running.start();
+    await inPass;
+    const stopped = running.stop();
+    open();
+    await stopped;
+    expect(await queue.getJob(turn.id), "the pass finished before stop() resolved").to.not.equal(
+      undefined,
+    );
+  });
+
   // BUG: a turn whose repair throws (here: failTurn rejects, e.g. the store is briefly locked or
   // the turn's events cannot be written) aborts the whole pass. listStaleTurns returns the oldest
   // first, so the same turn is first again on every pass and no younger stale turn is ever
