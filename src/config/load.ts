@@ -27,12 +27,13 @@ type Env = Record<string, string | undefined>;
 /** Where each raw value came from, keyed by its dotted path in the schema. */
 type Provenance = Map<string, string>;
 
+/** Names whose values are never echoed in an error. */
+const SECRET_NAME = /API_KEY|SECRET|PASSWORD|(^|_)TOKEN$/;
+
 export function loadConfig(env: Env = process.env): FarmConfig {
   const shown = (source: string) => {
     const value = env[source];
-    return value === undefined || /KEY|SECRET|TOKEN|PASSWORD/.test(source)
-      ? ""
-      : ` (got "${value}")`;
+    return value === undefined || SECRET_NAME.test(source) ? "" : ` (got "${hideUserinfo(value)}")`;
   };
   const raw: Record<string, unknown> = {};
   const provenance: Provenance = new Map();
@@ -40,7 +41,7 @@ export function loadConfig(env: Env = process.env): FarmConfig {
   const file = env.FARM_CONFIG?.trim();
   if (file) mergeFile(raw, provenance, file);
   for (const setting of ENV_SETTINGS) applyEnv(raw, provenance, setting, env);
-  applyRealModel(raw, provenance, env);
+  applyRealModel(raw, provenance);
 
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, provenance, shown));
@@ -49,11 +50,21 @@ export function loadConfig(env: Env = process.env): FarmConfig {
 
 function mergeFile(raw: Record<string, unknown>, provenance: Provenance, file: string): void {
   let content: unknown;
+  let text: string;
   try {
-    const text = readFileSync(file, "utf8");
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError([
+      `FARM_CONFIG (${file}): ${(err as NodeJS.ErrnoException).code ?? "unreadable"}`,
+    ]);
+  }
+  try {
     content = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new ConfigError([`FARM_CONFIG (${file}): ${(err as Error).message}`]);
+    // Parsers quote the text around the error, which may be a secret: report the place only.
+    throw new ConfigError([
+      `FARM_CONFIG (${file}): not valid ${file.endsWith(".json") ? "JSON" : "YAML"}${where(err)}`,
+    ]);
   }
   if (content === null || typeof content !== "object" || Array.isArray(content)) {
     throw new ConfigError([`FARM_CONFIG (${file}): must hold an object`]);
@@ -87,13 +98,33 @@ function applyEnv(raw: Record<string, unknown>, provenance: Provenance, s: EnvSe
 }
 
 /**
- * `LLM_BASE_URL` (+ `LLM_MODEL`, `LLM_API_KEY`) configures the model named `default` and makes it
- * the default model unless `DEFAULT_MODEL` says otherwise.
+ * `LLM_BASE_URL` (+ `LLM_MODEL`, `LLM_API_KEY`, …), from the environment or the file, configures
+ * the model named `default` and makes it the default model unless `DEFAULT_MODEL` says otherwise.
+ * A setting the group lacks is reported under its variable name, e.g. `LLM_MODEL: required`.
  */
-function applyRealModel(raw: Record<string, unknown>, provenance: Provenance, env: Env) {
-  if (!env.LLM_BASE_URL?.trim()) return;
-  provenance.set("models.default.model", "LLM_MODEL");
-  if (!env.DEFAULT_MODEL?.trim()) setPath(raw, ["turn", "defaultModel"], REAL_MODEL_NAME);
+function applyRealModel(raw: Record<string, unknown>, provenance: Provenance) {
+  const group = ENV_SETTINGS.filter((s) => s.path[0] === "models" && s.path[1] === REAL_MODEL_NAME);
+  const given = group.filter((s) => provenance.has(s.path.join(".")));
+  if (given.length === 0) return;
+  for (const s of group)
+    if (!provenance.has(s.path.join("."))) provenance.set(s.path.join("."), s.env);
+  const models = raw.models as Record<string, Record<string, unknown>> | undefined;
+  const turn = raw.turn as Record<string, unknown> | undefined;
+  if (models?.[REAL_MODEL_NAME]?.baseUrl !== undefined && turn?.defaultModel === undefined) {
+    setPath(raw, ["turn", "defaultModel"], REAL_MODEL_NAME);
+  }
+}
+
+/** `redis://user:secret@host` → `redis://…@host`, for error messages. */
+function hideUserinfo(value: string): string {
+  return value.replace(/\/\/[^/@\s]*@/, "//…@");
+}
+
+function where(err: unknown): string {
+  const yamlPos = (err as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+  if (yamlPos) return ` (line ${yamlPos.line}, column ${yamlPos.col})`;
+  const jsonPos = /position (\d+)/.exec((err as Error).message)?.[1];
+  return jsonPos ? ` (at character ${jsonPos})` : "";
 }
 
 function describeIssues(

@@ -64,13 +64,22 @@ export class Reconciler {
     );
     if (!won) return 0;
     let repaired = 0;
+    let stale: TurnRecord[] = [];
     try {
-      const stale = await this.store.listStaleTurns(Date.now() - this.options.minAgeMs, BATCH);
-      for (const turn of stale) {
-        if (await this.repair(turn)) repaired++;
-      }
+      stale = await this.store.listStaleTurns(Date.now() - this.options.minAgeMs, BATCH);
     } catch (err) {
-      this.logger.warn("reconciler pass failed", { error: (err as Error).message });
+      this.logger.warn("reconciler could not list stale turns", { error: (err as Error).message });
+    }
+    for (const turn of stale) {
+      // One turn that cannot be repaired must not keep the others stuck: log it and go on.
+      try {
+        if (await this.repair(turn)) repaired++;
+      } catch (err) {
+        this.logger.warn("reconciler could not repair a turn", {
+          turn_id: turn.id,
+          error: (err as Error).message,
+        });
+      }
     }
     if (repaired > 0) this.logger.info("reconciler repaired turns", { repaired });
     return repaired;

@@ -201,11 +201,7 @@ describe("loadConfig", () => {
       expect(usesSimulator(config)).to.equal(false);
     });
 
-    // BUG (minor): LLM_MODEL or LLM_API_KEY without LLM_BASE_URL half-configures the model
-    // `default`; the error then reads "models.default.baseUrl: …", a schema path the operator never
-    // wrote, instead of naming LLM_BASE_URL (the loader's invariant: report under the name the
-    // operator used).
-    it.skip("LLM_MODEL without LLM_BASE_URL is an error naming LLM_BASE_URL", () => {
+    it("LLM_MODEL without LLM_BASE_URL is an error naming LLM_BASE_URL", () => {
       const err = configError({ LLM_MODEL: "gpt-x" });
       expect(err.problems).to.have.length(1);
       expect(err.problems[0]).to.match(/^LLM_BASE_URL\b/);
@@ -344,11 +340,7 @@ describe("loadConfig", () => {
         .and.include("must hold an object");
     });
 
-    // BUG: the file accepts env-style keys, but `LLM_BASE_URL` + `LLM_MODEL` there only fill
-    // models.default: unlike the same two variables in the environment, they do not make
-    // `default` the default model (applyRealModel reads only the process env), so the farm
-    // silently keeps running on the simulator.
-    it.skip("LLM_BASE_URL + LLM_MODEL in the file make `default` the default model", async () => {
+    it("LLM_BASE_URL + LLM_MODEL in the file make `default` the default model", async () => {
       const json = await file(
         "llm-upper.json",
         JSON.stringify({ LLM_BASE_URL: "https://api.example.com/v1", LLM_MODEL: "gpt-x" }),
@@ -358,10 +350,7 @@ describe("loadConfig", () => {
       expect(config.turn.defaultModel).to.equal("default");
     });
 
-    // BUG: a parse error's message is passed through verbatim, and both parsers quote the
-    // offending source text (V8's JSON.parse shows ~10 chars around the error, yaml shows the
-    // line), so a typo next to an API key prints (part of) the key to stderr.
-    it.skip("does not echo file content (e.g. an API key) in a parse error", async () => {
+    it("does not echo file content (e.g. an API key) in a parse error", async () => {
       const json = await file("leaky.json", `{"LLM_API_KEY": ${SECRET}}`);
       const yaml = await file("leaky.yaml", `models:\n  default:\n    apiKey: ${SECRET}: x\n`);
       const messages = [json, yaml].map((f) => configError({ FARM_CONFIG: f }).message);
