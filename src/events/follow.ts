@@ -50,6 +50,8 @@ export async function* followTurn(
       if (batch.length === 0 && (mustRead || inbox.length > 0)) {
         batch = await log.read(options.sessionId, cursor, READ_PAGE);
         mustRead = batch.length === READ_PAGE;
+        // Live events may have arrived during the read.
+        if (batch.length === 0) batch = takeContinuation(inbox, cursor);
       }
       if (batch.length > 0) {
         const mine: LogEvent[] = [];

@@ -92,6 +92,9 @@ export class EventPersister {
         if (entries.length > 0 && entries.length < this.batchSize) await sleep(LINGER_MS);
       } catch (err) {
         failures++;
+        // Retry this consumer's own unacknowledged entries before taking new ones, so a batch
+        // the store refused is stored again first (no hole that waits for the claim timeout).
+        cursor = "0";
         const waitMs = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(failures, 7));
         this.logger.warn("event persist failed; retrying", {
           error: (err as Error).message,
@@ -181,28 +184,42 @@ export class EventPersister {
     await this.trim();
   }
 
+  /**
+   * Trims below the oldest entry that may not be stored yet. The last-delivered id is read
+   * *before* the pending summary: anything delivered in between has a higher id, so the floor
+   * min(next after last-delivered, oldest pending) never passes an unacknowledged entry.
+   */
   private async trim(): Promise<void> {
+    const groups = (await this.redis.xinfo("GROUPS", this.keys.persistStream)) as unknown[][];
+    const group = groups.find((g) => g[1] === PERSIST_GROUP);
+    const delivered = group ? group[group.indexOf("last-delivered-id") + 1] : null;
+    if (typeof delivered !== "string" || delivered === "0-0") return;
     const pending = (await this.redis.xpending(this.keys.persistStream, PERSIST_GROUP)) as [
       number,
       string | null,
       string | null,
       unknown,
     ];
-    let floor: string | null = pending[0] > 0 ? pending[1] : null;
-    if (!floor) {
-      const groups = (await this.redis.xinfo("GROUPS", this.keys.persistStream)) as unknown[][];
-      const group = groups.find((g) => g[1] === PERSIST_GROUP);
-      const delivered = group ? group[group.indexOf("last-delivered-id") + 1] : null;
-      // Entries up to and including the last delivered one are all acknowledged: keep from the next.
-      if (typeof delivered === "string" && delivered !== "0-0") floor = nextId(delivered);
-    }
-    if (floor) await this.redis.xtrim(this.keys.persistStream, "MINID", floor);
+    const oldestPending = pending[0] > 0 ? pending[1] : null;
+    const floor = oldestPending ? minId(oldestPending, nextId(delivered)) : nextId(delivered);
+    await this.redis.xtrim(this.keys.persistStream, "MINID", floor);
   }
 }
 
-function nextId(id: string): string {
+function parseId(id: string): [number, number] {
   const [ms, seq] = id.split("-");
-  return `${ms}-${Number(seq ?? 0) + 1}`;
+  return [Number(ms), Number(seq ?? 0)];
+}
+
+function nextId(id: string): string {
+  const [ms, seq] = parseId(id);
+  return `${ms}-${seq + 1}`;
+}
+
+function minId(a: string, b: string): string {
+  const [am, as] = parseId(a);
+  const [bm, bs] = parseId(b);
+  return am < bm || (am === bm && as <= bs) ? a : b;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -215,8 +215,8 @@ describe("events: EventAppender / append script", () => {
           newSession: true,
         });
       const [[, envelope]] = (await fx.hot(s)) as [[string, string]];
-      expect(envelope.startsWith(`{"v":1,"seq":1,"session_id":"${s}","turn_id":"${s}.t1",`)).to
-        .be.true;
+      expect(envelope.startsWith(`{"v":1,"seq":1,"session_id":"${s}","turn_id":"${s}.t1",`)).to.be
+        .true;
       expect(envelope).to.include(`"user_id":"u1","trace_id":"trace-7","type":"progress"`);
       expect(JSON.parse(envelope).trace_id).to.equal("trace-7");
     });

@@ -32,7 +32,9 @@ describe("events: EventLog", () => {
 
   /** Persists the events with these seqs (1-based) as the persister would. */
   async function persist(envelopes: string[], seqs: number[]): Promise<void> {
-    await fx.store.appendEvents(seqs.map((seq) => storedFromEnvelope(envelopes[seq - 1] as string)));
+    await fx.store.appendEvents(
+      seqs.map((seq) => storedFromEnvelope(envelopes[seq - 1] as string)),
+    );
   }
 
   /** Trims the hot stream to the entries with seq >= `from` (0 entries when `from` is past the end). */
@@ -43,7 +45,8 @@ describe("events: EventLog", () => {
   const seqsOf = (events: LogEvent[]) => events.map((e) => e.seq);
 
   it("parses an envelope line into seq, turn and type, keeping the bytes", () => {
-    const line = '{"v":1,"seq":7,"session_id":"s","turn_id":"t","user_id":"u","type":"final","ts":1,"data":{}}';
+    const line =
+      '{"v":1,"seq":7,"session_id":"s","turn_id":"t","user_id":"u","type":"final","ts":1,"data":{}}';
     expect(parseEnvelopeLine(line)).to.deep.equal({
       seq: 7,
       turnId: "t",

@@ -207,16 +207,26 @@ describe("events: followTurn", () => {
     await waitFor(() => follower.seen.length === 2);
 
     const channel = fx.keys.sessionLive(s);
-    // A stale repeat of seq 2 with other data: dropped without a read.
-    await fx.redis.publish(channel, handEnvelope(s, 2, a.turnId, "progress", { fake: "stale" }));
-    // A bogus seq 4 (not in the log): it leaves a gap, so the follower reads the log instead.
-    const readsBefore = log.reads;
-    await fx.redis.publish(channel, handEnvelope(s, 4, a.turnId, "progress", { fake: "gap" }));
-    await waitFor(() => log.reads > readsBefore);
-    expect(follower.seen).to.have.length(2);
+    // Event 3 is in the log; its message starts with a stale, altered repeat of seq 2. The stale
+    // line is dropped and 3 continues the cursor: it is yielded without reading the log.
+    const real3 = handEnvelope(s, 3, a.turnId, "progress", { real: true });
+    await fx.redis.xadd(fx.keys.sessionEvents(s), "3-0", "e", real3);
+    await fx.redis.set(fx.keys.sessionSeq(s), 3);
+    let readsBefore = log.reads;
+    const stale2 = handEnvelope(s, 2, a.turnId, "progress", { fake: "stale" });
+    await fx.redis.publish(channel, `${stale2}\n${real3}`);
+    await waitFor(() => follower.seen.length === 3);
+    expect(follower.seen[2]?.envelope).to.equal(real3);
+    expect(log.reads, "no log read for a message that continues the cursor").to.equal(readsBefore);
 
-    await appender.appendBatch(a, progressEvents("a", 2, 2)); // 3, 4
-    await appender.appendBatch(a, [event("turn_terminal", "end")], { terminal: true }); // 5
+    // A bogus seq 5 (not in the log): it leaves a gap, so the follower reads the log instead.
+    readsBefore = log.reads;
+    await fx.redis.publish(channel, handEnvelope(s, 5, a.turnId, "progress", { fake: "gap" }));
+    await waitFor(() => log.reads > readsBefore);
+    expect(follower.seen).to.have.length(3);
+
+    await appender.appendBatch(a, progressEvents("a", 2, 2)); // 4, 5
+    await appender.appendBatch(a, [event("turn_terminal", "end")], { terminal: true }); // 6
     await follower.done;
     expectExactlyTheLog(follower.seen, await turnLog(s, a.turnId));
     expect(follower.seen.map((e) => e.envelope).join("\n")).not.to.include("fake");
@@ -285,13 +295,7 @@ describe("events: followTurn", () => {
     expect(follower.endedByCalls.at(-1)).to.equal(4);
   });
 
-  // BUG (src/events/follow.ts): when a log read comes back empty, the follower clears its inbox
-  // ("what is left lies beyond a gap"). But a live message that arrived *during* that read and
-  // does continue the cursor is dropped with it, so the event waits for the next idle poll
-  // (IDLE_POLL_MS, 1 s in the API) instead of going out at once. Nothing is lost, only delayed.
-  // Repro: follow with no backlog past the cursor; append the next event while the first read
-  // is in flight (after it queried Redis): endedBy is consulted before the event is yielded.
-  it.skip("yields a continuation that arrived during an empty read without waiting for the idle poll", async () => {
+  it("yields a continuation that arrived during an empty read without waiting for the idle poll", async () => {
     const s = fx.id("s");
     const a = target(s, "A");
     const appender = fx.appender();

@@ -127,7 +127,14 @@ export function storedFromEnvelope(envelope: string): StoredEvent {
     type: string;
     ts: number;
   };
-  return { sessionId: e.session_id, seq: e.seq, turnId: e.turn_id, type: e.type, ts: e.ts, envelope };
+  return {
+    sessionId: e.session_id,
+    seq: e.seq,
+    turnId: e.turn_id,
+    type: e.type,
+    ts: e.ts,
+    envelope,
+  };
 }
 
 /** A well-formed v1 envelope written by hand (for events that never went through the script). */
@@ -155,9 +162,6 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls until `check` holds; the mocha timeout bounds the wait. */
-export async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  pollMs = 20,
-): Promise<void> {
+export async function waitFor(check: () => boolean | Promise<boolean>, pollMs = 20): Promise<void> {
   while (!(await check())) await sleep(pollMs);
 }
