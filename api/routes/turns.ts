@@ -10,16 +10,13 @@ import {
   SubmitTurnRequestSchema,
 } from "../../src/contract/turns.js";
 import type { LogEvent } from "../../src/events/event-log.js";
-import { followTurn } from "../../src/events/follow.js";
 import { isTerminal, type TurnRecord } from "../../src/store/port.js";
 import { cancelTurn } from "../../src/turn/cancel.js";
 import { submitTurn } from "../../src/turn/submit.js";
-import { knownLastSeq, toTurnView, turnLastSeq } from "../../src/turn/view.js";
+import { toTurnView, turnLastSeq, turnLinks } from "../../src/turn/view.js";
 import type { ApiContext } from "../context.js";
-import { SseWriter } from "../sse.js";
+import { TurnStream } from "../turn-stream.js";
 
-/** A caught-up stream re-checks the log this often, in case a live message was missed. */
-const IDLE_POLL_MS = 1_000;
 const PAGE_SCAN_EVENTS = 1_000;
 
 export function turnRoutes(ctx: ApiContext): Router {
@@ -45,17 +42,43 @@ export function turnRoutes(ctx: ApiContext): Router {
       throw validationError(fieldIssues(parsed.error));
     }
     const key = req.get("Idempotency-Key");
-    const { accepted, replayed, turn } = await submitTurn(ctx, parsed.data, key);
-    if (replayed) res.setHeader("Idempotent-Replayed", "true");
-    res.setHeader("Location", accepted.links.self);
-    if (wantsEventStream(req)) {
-      // Submit and stream in one request (as wunder's `stream: true`): the turn's events follow.
-      res.setHeader("X-Turn-Id", turn.id);
-      res.setHeader("X-Session-Id", turn.sessionId);
-      await streamTurn(ctx, turn, startCursor(turn, undefined, undefined), res);
+    if (!wantsEventStream(req)) {
+      const { accepted, replayed } = await submitTurn(ctx, parsed.data, key);
+      if (replayed) res.setHeader("Idempotent-Replayed", "true");
+      res.setHeader("Location", accepted.links.self);
+      res.status(202).json(accepted);
       return;
     }
-    res.status(202).json(accepted);
+    // Submit and stream in one request (as wunder's `stream: true`). The stream opens with the
+    // `queued` event as soon as it exists, while the turn is still being admitted.
+    let stream: TurnStream | null = null;
+    let cursor: number | null = null;
+    const start = (turnId: string, sessionId: string) => {
+      res.setHeader("Location", turnLinks(turnId).self);
+      res.setHeader("X-Turn-Id", turnId);
+      res.setHeader("X-Session-Id", sessionId);
+      stream = TurnStream.open(ctx, res);
+      return stream;
+    };
+    let submitted: Awaited<ReturnType<typeof submitTurn>>;
+    try {
+      submitted = await submitTurn(ctx, parsed.data, key, {
+        onQueued: (queued, event) => {
+          void start(queued.id, queued.sessionId).write([event]);
+          cursor = event.seq;
+        },
+      });
+    } catch (err) {
+      if (!stream) throw err;
+      // The turn exists and is queued; the reconciler admits it. Clients resume with GET.
+      ctx.logger.warn("turn accepted but not yet admitted", { error: (err as Error).message });
+      (stream as TurnStream).end();
+      return;
+    }
+    const { turn, replayed } = submitted;
+    if (replayed) res.setHeader("Idempotent-Replayed", "true");
+    const opened = stream ?? start(turn.id, turn.sessionId);
+    await opened.follow(turn, cursor ?? startCursor(turn, undefined, undefined));
   });
 
   router.get("/v1/turns/:id", async (req, res) => {
@@ -80,7 +103,7 @@ export function turnRoutes(ctx: ApiContext): Router {
       res.type("application/json").send(await turnEventPage(ctx, turn, cursor, query.data.limit));
       return;
     }
-    await streamTurn(ctx, turn, cursor, res);
+    await TurnStream.serve(ctx, res, turn, cursor);
   });
 
   return router;
@@ -116,50 +139,6 @@ function startCursor(
   }
   if (after !== undefined) return after;
   return turn.firstSeq !== null ? turn.firstSeq - 1 : 0;
-}
-
-async function streamTurn(
-  ctx: ApiContext,
-  turn: TurnRecord,
-  cursor: number,
-  res: Response,
-): Promise<void> {
-  if (await endedBy(ctx, turn, cursor)) {
-    // Nothing more will come; 204 tells EventSource clients to stop reconnecting.
-    res.status(204).end();
-    return;
-  }
-  const closed = new AbortController();
-  res.on("close", () => closed.abort());
-  const sse = new SseWriter(res, ctx.config.api.sseHeartbeatMs);
-  try {
-    const events = followTurn(ctx.eventLog, ctx.liveHub, {
-      sessionId: turn.sessionId,
-      turnId: turn.id,
-      after: cursor,
-      signal: closed.signal,
-      idlePollMs: IDLE_POLL_MS,
-      endedBy: async (at) => {
-        const latest = await ctx.store.getTurn(turn.id);
-        return !!latest && (await endedBy(ctx, latest, at));
-      },
-    });
-    for await (const batch of events) await sse.events(batch);
-  } catch (err) {
-    ctx.logger.warn("event stream ended by an error", {
-      turn_id: turn.id,
-      error: (err as Error).message,
-    });
-  } finally {
-    sse.end();
-  }
-}
-
-/** True when the turn has ended and its last event is known to be at or before `cursor`. */
-async function endedBy(ctx: ApiContext, turn: TurnRecord, cursor: number): Promise<boolean> {
-  if (!isTerminal(turn.status)) return false;
-  const last = await knownLastSeq(ctx.redis, ctx.keys, turn);
-  return last !== null && cursor >= last;
 }
 
 /** A JSON page of the turn's events after `cursor`, as raw envelopes (byte-identical to SSE). */

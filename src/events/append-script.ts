@@ -5,7 +5,7 @@
  * - fence: with a lease token, the call fails with `FENCED` unless the session lease still holds
  *   that token, so a worker that lost its turn can never append after the new owner;
  * - idempotency: an event whose step key is already in the turn's step hash is not appended
- *   again; its original seq is returned instead;
+ *   again; its original seq is returned instead, negated (so the caller can tell);
  * - seq: INCR of the session counter, strictly +1 per appended event; if the counter is missing
  *   the call fails with `SEQ_UNINITIALISED` and the caller rebuilds it from the store first —
  *   unless the caller says the session is brand new (no events anywhere), then it starts at 0;
@@ -18,7 +18,7 @@
  *       5 hot stream TTL ms, 6 "new" for a brand-new session else "", 7 event count N,
  *       then N × (step, envelope tail).
  *       The envelope is `{"v":1,"seq":<seq>` + tail, so JSON is built once, by the caller.
- * Returns: array of N seqs (appended or pre-existing).
+ * Returns: array of N seqs: positive when appended now, negative (−seq) when it already was.
  */
 export const APPEND_EVENTS_LUA = `
 local fence = ARGV[1]
@@ -37,7 +37,7 @@ for i = 0, n - 1 do
   local step = ARGV[8 + 2 * i]
   local existing = redis.call('HGET', KEYS[3], step)
   if existing then
-    seqs[#seqs + 1] = tonumber(existing)
+    seqs[#seqs + 1] = -tonumber(existing)
   else
     local seq = redis.call('INCR', KEYS[1])
     local envelope = '{"v":1,"seq":' .. seq .. ARGV[9 + 2 * i]

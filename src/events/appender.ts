@@ -63,13 +63,26 @@ export class EventAppender {
     this.append = defineScript(redis, "farmAppendEvents", 6, APPEND_EVENTS_LUA);
   }
 
-  /** Appends the batch in order and returns the seq of each event. */
+  /** Appends the batch in order and returns the seq of each event (new or already appended). */
   async appendBatch(
     target: EventTarget,
     events: PendingEvent[],
     options: AppendOptions = {},
   ): Promise<number[]> {
-    if (events.length === 0) return [];
+    const { seqs } = await this.appendWithEnvelopes(target, events, options);
+    return seqs;
+  }
+
+  /**
+   * Like `appendBatch`, and also returns each event's envelope as appended — or null for an
+   * event that was already in the log (its stored bytes are the earlier ones).
+   */
+  async appendWithEnvelopes(
+    target: EventTarget,
+    events: PendingEvent[],
+    options: AppendOptions = {},
+  ): Promise<{ seqs: number[]; envelopes: (string | null)[] }> {
+    if (events.length === 0) return { seqs: [], envelopes: [] };
     const head = envelopeHead(target);
     const args: (string | number)[] = [
       options.fence ?? "",
@@ -80,12 +93,13 @@ export class EventAppender {
       options.newSession ? "new" : "",
       events.length,
     ];
-    for (const event of events) {
-      args.push(
-        event.step,
+    const tails = events.map(
+      (event) =>
         `${head},"type":"${event.type}","ts":${event.ts},"data":${JSON.stringify(event.data)}}`,
-      );
-    }
+    );
+    events.forEach((event, i) => {
+      args.push(event.step, tails[i] as string);
+    });
     const k = this.keys;
     const run = () =>
       this.append(
@@ -97,15 +111,20 @@ export class EventAppender {
         k.sessionLive(target.sessionId),
         ...args,
       );
+    let signed: number[];
     try {
-      return await run();
+      signed = await run();
     } catch (err) {
       const message = (err as Error).message ?? "";
       if (message.includes("FENCED")) throw new LeaseLostError(target.turnId);
       if (!message.includes("SEQ_UNINITIALISED")) throw err;
       await this.rebuildSeq(target.sessionId);
-      return await run();
+      signed = await run();
     }
+    return {
+      seqs: signed.map(Math.abs),
+      envelopes: signed.map((seq, i) => (seq > 0 ? `{"v":1,"seq":${seq}${tails[i]}` : null)),
+    };
   }
 
   private async rebuildSeq(sessionId: string): Promise<void> {

@@ -14,7 +14,7 @@ import { FarmError, validationError } from "../contract/errors.js";
 import { ANONYMOUS_USER, newSessionId, newTurnId } from "../contract/ids.js";
 import type { SubmitTurnRequest, TurnAccepted } from "../contract/turns.js";
 import type { EventAppender } from "../events/appender.js";
-import { TurnEmitter } from "../events/turn-emitter.js";
+import type { LogEvent } from "../events/event-log.js";
 import type { Admission } from "../queue/admission.js";
 import type { Store, TurnRecord } from "../store/port.js";
 import type { ToolCatalog } from "../tools/catalog.js";
@@ -38,10 +38,20 @@ export interface SubmitResult {
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
+export interface SubmitHooks {
+  /**
+   * Called as soon as the turn's `queued` event is appended, before the turn is admitted to the
+   * queue — so a streaming client gets its first event without waiting for admission. Not
+   * called when the event was appended by an earlier request (a replay).
+   */
+  onQueued?(turn: TurnRecord, event: LogEvent): void;
+}
+
 export async function submitTurn(
   deps: SubmitDeps,
   request: SubmitTurnRequest,
   idempotencyKey: string | undefined,
+  hooks: SubmitHooks = {},
 ): Promise<SubmitResult> {
   const model = request.model ?? deps.config.turn.defaultModel;
   const problems = [];
@@ -111,7 +121,7 @@ export async function submitTurn(
   const newSession = created.kind === "created" && created.sessionCreated;
   const turn =
     created.turn.status === "queued"
-      ? await announceAndAdmit(deps, created.turn, newSession)
+      ? await announceAndAdmit(deps, created.turn, newSession, hooks)
       : created.turn;
   return {
     turn,
@@ -129,19 +139,27 @@ async function announceAndAdmit(
   deps: SubmitDeps,
   turn: TurnRecord,
   newSession: boolean,
+  hooks: SubmitHooks,
 ): Promise<TurnRecord> {
-  // Re-emitting on a replay is harmless: the `queued` step key makes it a no-op.
-  const emitter = new TurnEmitter(
-    deps.appender,
+  // Re-appending on a replay is harmless: the `queued` step key makes it a no-op.
+  const { seqs, envelopes } = await deps.appender.appendWithEnvelopes(
     { sessionId: turn.sessionId, turnId: turn.id, userId: turn.userId },
-    deps.config.events,
-    undefined,
+    [
+      {
+        type: "queued",
+        step: "queued",
+        ts: Date.now(),
+        data: { model: turn.model, input_chars: turn.input.length },
+      },
+    ],
+    { newSession },
   );
-  emitter.emit("queued", "queued", { model: turn.model, input_chars: turn.input.length });
-  await emitter.flush({ newSession });
-  if (turn.firstSeq === null) await deps.store.setTurnFirstSeq(turn.id, emitter.lastSeq);
+  const seq = seqs[0] as number;
+  if (turn.firstSeq === null) await deps.store.setTurnFirstSeq(turn.id, seq);
+  const envelope = envelopes[0];
+  if (envelope) hooks.onQueued?.(turn, { seq, turnId: turn.id, type: "queued", envelope });
   await deps.admission.admit(turn);
-  return { ...turn, firstSeq: turn.firstSeq ?? emitter.lastSeq };
+  return { ...turn, firstSeq: turn.firstSeq ?? seq };
 }
 
 /** Stable hash of the request as sent (key order does not matter). */

@@ -136,8 +136,12 @@ describe("crash recovery (end to end)", function () {
 
   it("SIGTERM: a turn that fits in the grace period finishes on the same worker", async () => {
     const worker = await farm.spawnWorker({ SHUTDOWN_GRACE_MS: "20000" });
-    const accepted = await submit(farm.url, { input: "[[sim token_delay_ms=10 reply_tokens=60]] tell me" });
-    await waitForEvents(farm.url, accepted.turn_id, (events) => events.some((e) => e.type === "llm_output_delta"));
+    const accepted = await submit(farm.url, {
+      input: "[[sim token_delay_ms=10 reply_tokens=60]] tell me",
+    });
+    await waitForEvents(farm.url, accepted.turn_id, (events) =>
+      events.some((e) => e.type === "llm_output_delta"),
+    );
     const exited = new Promise<number | null>((resolve) => worker.once("exit", resolve));
     worker.kill("SIGTERM");
     expect(await exited).to.equal(0);
@@ -147,8 +151,12 @@ describe("crash recovery (end to end)", function () {
 
   it("SIGTERM: a turn longer than the grace period is handed back and resumed elsewhere", async () => {
     const worker = await farm.spawnWorker({ SHUTDOWN_GRACE_MS: "300" });
-    const accepted = await submit(farm.url, { input: "[[sim token_delay_ms=20 reply_tokens=100]] tell me" });
-    await waitForEvents(farm.url, accepted.turn_id, (events) => events.some((e) => e.type === "llm_output_delta"));
+    const accepted = await submit(farm.url, {
+      input: "[[sim token_delay_ms=20 reply_tokens=100]] tell me",
+    });
+    await waitForEvents(farm.url, accepted.turn_id, (events) =>
+      events.some((e) => e.type === "llm_output_delta"),
+    );
     const exited = new Promise<number | null>((resolve) => worker.once("exit", resolve));
     worker.kill("SIGTERM");
     expect(await exited).to.equal(0);
