@@ -2,7 +2,7 @@
  * /v1/turns: submit, read, stream or page events, cancel.
  * Handlers validate and translate; the turn services in src/turn do the work.
  */
-import { type Request, type Response, Router } from "express";
+import { type Request, Router } from "express";
 import { FarmError, fieldIssues, notFound, validationError } from "../../src/contract/errors.js";
 import {
   EventPageQuerySchema,

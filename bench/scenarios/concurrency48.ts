@@ -5,7 +5,7 @@
  *
  * Like wunder's `stream: true`, each turn is one streaming POST. The same waves are also run
  * as POST then GET /events, the two-request flow, and reported beside it.
- * One warm-up wave, then `repeats` measured waves; the figures are those of the median wave
+ * Four warm-up waves, then `repeats` measured waves; the figures are those of the median wave
  * (by turns/s), with every wave's rate listed so the spread is visible.
  */
 import type { BenchFarm } from "../farm-processes.js";
@@ -17,6 +17,9 @@ export interface Concurrency48Options {
   turns: number;
   repeats: number;
 }
+
+/** JIT and heap sizes settle over the first thousand turns; measure after that. */
+const WARMUP_WAVES = 4;
 
 const WUNDER = { turns_per_s: 15.87, terminal_p95_ms: 667, first_event_p95_ms: 433 };
 
@@ -33,7 +36,7 @@ async function wave(farm: BenchFarm, options: Concurrency48Options, flow: TurnFl
 }
 
 async function medianWave(farm: BenchFarm, options: Concurrency48Options, flow: TurnFlow) {
-  await wave(farm, options, flow, `${flow}-warm`);
+  for (let i = 0; i < WARMUP_WAVES; i++) await wave(farm, options, flow, `${flow}-warm${i}`);
   const waves: { timings: TurnTiming[]; turnsPerS: number }[] = [];
   for (let i = 0; i < options.repeats; i++)
     waves.push(await wave(farm, options, flow, `${flow}-${i}`));
