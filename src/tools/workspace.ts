@@ -62,7 +62,8 @@ export async function resolveInWorkspace(root: string, requested: string): Promi
   }
   if (!isInside(lexicalRoot, candidate)) throw outside();
 
-  const real = await physicalPath(candidate);
+  // The root's own spelling is resolved already: walk only what lies below it.
+  const real = await physicalPath(realRoot, path.relative(lexicalRoot, candidate));
   if (!isInside(realRoot, real)) {
     throw new WorkspaceError(
       `path ${JSON.stringify(requested)} resolves outside the workspace through a symlink`,
@@ -83,13 +84,14 @@ function isInside(root: string, p: string): boolean {
 }
 
 /**
- * Like `realpath`, but done one component at a time so that a missing tail is kept as is and a
- * dangling symlink is followed to where it points: creating a file through it must not land
- * outside the workspace. `..` is applied to the physical path reached so far, as the kernel does.
+ * Like `realpath` of `start/rel` (with `start` already physical), but done one component at a
+ * time so that a missing tail is kept as is and a dangling symlink is followed to where it
+ * points: creating a file through it must not land outside the workspace. `..` is applied to the
+ * physical path reached so far, as the kernel does.
  */
-async function physicalPath(abs: string): Promise<string> {
-  let current = path.parse(abs).root;
-  const pending = abs.split(path.sep);
+async function physicalPath(start: string, rel: string): Promise<string> {
+  let current = start;
+  const pending = rel.split(path.sep);
   let hops = 0;
   for (let comp = pending.shift(); comp !== undefined; comp = pending.shift()) {
     if (comp === "" || comp === ".") continue;

@@ -15,7 +15,7 @@ import { expect } from "chai";
 import { openDatabase, SQLITE_BUSY_TIMEOUT_MS } from "../../src/store/sqlite/connection.js";
 import { SCHEMA_VERSION } from "../../src/store/sqlite/schema.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
-import { seqRange } from "./fixtures.js";
+import { seqRange, storedEvent } from "./fixtures.js";
 
 const CHILD_SCRIPT = fileURLToPath(new URL("./sqlite-race-child.ts", import.meta.url));
 const RACE_PROCESSES = 3;
@@ -43,6 +43,29 @@ describe("SqliteStore (adapter specifics)", () => {
 
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("waits for another process's write lock without blocking the event loop", async () => {
+    const store = SqliteStore.open(file);
+    const holder = new Database(file);
+    try {
+      holder.prepare("BEGIN IMMEDIATE").run();
+      let ticks = 0;
+      const ticker = setInterval(() => ticks++, 1);
+      const writing = store.appendEvents([storedEvent("s-busy", 1)]);
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      const ticksWhileLocked = ticks;
+      holder.prepare("COMMIT").run();
+      expect(await writing).to.equal(1);
+      clearInterval(ticker);
+      // A thread-blocking busy wait would have frozen the timer for the whole 60 ms.
+      expect(ticksWhileLocked).to.be.greaterThan(10);
+      expect((await store.readEvents("s-busy", 0, 10)).map((e) => e.seq)).to.deep.equal([1]);
+    } finally {
+      if (holder.inTransaction) holder.prepare("ROLLBACK").run();
+      holder.close();
+      await store.close();
+    }
   });
 
   it("opens in WAL mode with NORMAL sync, a busy timeout, foreign keys and a stamped schema", () => {

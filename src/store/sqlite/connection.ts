@@ -3,8 +3,10 @@
  * sharing the same file.
  *
  * Invariants:
- * - `busy_timeout` is set before anything else, so even switching to WAL on a fresh file waits
- *   for a concurrent opener instead of failing;
+ * - `busy_timeout` is long while the file is opened (switching to WAL or creating the schema
+ *   waits for a concurrent opener), then short: SQLite's busy handler *sleeps the thread*, which
+ *   would stall the event loop of an API or worker for milliseconds, so a busy write fails
+ *   fast and the store retries it asynchronously (see `busy-retry.ts`);
  * - WAL lets readers run beside the single writer; `synchronous = NORMAL` is durable across
  *   process crashes in WAL mode (only an OS crash can lose the last commits);
  * - foreign keys are enforced on every connection (SQLite defaults them off per connection);
@@ -13,17 +15,20 @@
 import Database from "better-sqlite3";
 import { applySchema } from "./schema.js";
 
-/** How long a writer waits for another process's write lock before failing with SQLITE_BUSY. */
-export const SQLITE_BUSY_TIMEOUT_MS = 5_000;
+/** How long opening the file waits for another process's lock before failing with SQLITE_BUSY. */
+export const SQLITE_OPEN_BUSY_TIMEOUT_MS = 5_000;
+/** After opening: the longest a statement blocks the thread before reporting SQLITE_BUSY. */
+export const SQLITE_BUSY_TIMEOUT_MS = 1;
 
 export function openDatabase(filePath: string): Database.Database {
-  const db = new Database(filePath, { timeout: SQLITE_BUSY_TIMEOUT_MS });
+  const db = new Database(filePath, { timeout: SQLITE_OPEN_BUSY_TIMEOUT_MS });
   try {
-    db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+    db.pragma(`busy_timeout = ${SQLITE_OPEN_BUSY_TIMEOUT_MS}`);
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");
     applySchema(db);
+    db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
     return db;
   } catch (err) {
     db.close();

@@ -25,6 +25,7 @@ import {
   type TurnOutcome,
   type TurnRecord,
 } from "../port.js";
+import { retryWhileBusy } from "./busy-retry.js";
 import { openDatabase } from "./connection.js";
 import {
   eventFromRow,
@@ -75,17 +76,19 @@ export class SqliteStore implements Store {
   }
 
   async createTurn(turn: NewTurn, idempotency: IdempotencyClaim | null): Promise<CreateTurnResult> {
-    try {
-      return this.createTurnTx.immediate(turn, idempotency);
-    } catch (err) {
-      // The IMMEDIATE transaction already serialises competing claims, so the check inside it
-      // sees the winner; should a claim still collide on the key, answer as the winner would.
-      if (idempotency !== null && isIdempotencyKeyConflict(err)) {
-        const replay = this.liveReplay(turn.userId, idempotency.key, turn.createdAt);
-        if (replay !== null) return replay;
+    return retryWhileBusy(() => {
+      try {
+        return this.createTurnTx.immediate(turn, idempotency);
+      } catch (err) {
+        // The IMMEDIATE transaction already serialises competing claims, so the check inside it
+        // sees the winner; should a claim still collide on the key, answer as the winner would.
+        if (idempotency !== null && isIdempotencyKeyConflict(err)) {
+          const replay = this.liveReplay(turn.userId, idempotency.key, turn.createdAt);
+          if (replay !== null) return replay;
+        }
+        throw err;
       }
-      throw err;
-    }
+    });
   }
 
   async getTurn(id: string): Promise<TurnRecord | null> {
@@ -94,11 +97,11 @@ export class SqliteStore implements Store {
   }
 
   async setTurnFirstSeq(id: string, seq: number): Promise<void> {
-    this.sql.setTurnFirstSeq.run(seq, id);
+    await retryWhileBusy(() => this.sql.setTurnFirstSeq.run(seq, id));
   }
 
   async markTurnRunning(id: string, now: number): Promise<TurnRecord | null> {
-    const row = this.sql.markTurnRunning.get(now, id);
+    const row = await retryWhileBusy(() => this.sql.markTurnRunning.get(now, id));
     return row === undefined ? null : turnFromRow(row);
   }
 
@@ -106,7 +109,7 @@ export class SqliteStore implements Store {
     if (!isTerminal(outcome.status)) {
       throw new Error(`finishTurn needs a terminal status, got "${outcome.status}"`);
     }
-    return this.finishTurnTx.immediate(id, outcome, history);
+    return retryWhileBusy(() => this.finishTurnTx.immediate(id, outcome, history));
   }
 
   async listSessionTurns(sessionId: string, limit: number): Promise<TurnRecord[]> {
@@ -118,7 +121,7 @@ export class SqliteStore implements Store {
   }
 
   async appendEvents(events: StoredEvent[]): Promise<number> {
-    return events.length === 0 ? 0 : this.appendEventsTx.immediate(events);
+    return events.length === 0 ? 0 : retryWhileBusy(() => this.appendEventsTx.immediate(events));
   }
 
   async readEvents(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
@@ -134,7 +137,7 @@ export class SqliteStore implements Store {
   }
 
   async purgeExpiredIdempotency(now: number): Promise<number> {
-    return this.sql.purgeExpiredIdempotency.run(now).changes;
+    return (await retryWhileBusy(() => this.sql.purgeExpiredIdempotency.run(now))).changes;
   }
 
   /** Body of the createTurn transaction; `turn.createdAt` is the "now" keys expire against. */

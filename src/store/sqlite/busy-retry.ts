@@ -1,0 +1,28 @@
+/**
+ * Runs a SQLite operation, retrying it while another process holds the write lock — waiting
+ * asynchronously between attempts, so the event loop keeps serving while the lock is busy.
+ *
+ * Invariant: the operation is retried only when it failed with SQLITE_BUSY, which SQLite
+ * reports before changing anything (a transaction that cannot take its lock never starts).
+ */
+const FIRST_WAIT_MS = 0.5;
+const MAX_WAIT_MS = 8;
+/** Give up (and let the caller answer 503) after this long: the lock holder is stuck. */
+export const BUSY_GIVE_UP_MS = 5_000;
+
+export async function retryWhileBusy<T>(operation: () => T): Promise<T> {
+  const deadline = Date.now() + BUSY_GIVE_UP_MS;
+  for (let waitMs = FIRST_WAIT_MS; ; waitMs = Math.min(MAX_WAIT_MS, waitMs * 2)) {
+    try {
+      return operation();
+    } catch (err) {
+      if (!isBusy(err) || Date.now() > deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+  }
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code === "SQLITE_LOCKED");
+}
