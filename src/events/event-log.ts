@@ -8,7 +8,7 @@
  */
 import type { Redis } from "ioredis";
 import type { RedisKeys } from "../redis/keys.js";
-import type { Store } from "../store/port.js";
+import type { Store, StoredEvent } from "../store/port.js";
 import type { EventType } from "./envelope.js";
 
 export interface LogEvent {
@@ -19,10 +19,31 @@ export interface LogEvent {
   envelope: string;
 }
 
+interface EnvelopeColumns {
+  session_id: string;
+  seq: number;
+  turn_id: string;
+  type: EventType;
+  ts: number;
+}
+
 /** Parses one envelope line (hot stream entry, live message line). */
 export function parseEnvelopeLine(envelope: string): LogEvent {
-  const parsed = JSON.parse(envelope) as { seq: number; turn_id: string; type: EventType };
+  const parsed = JSON.parse(envelope) as EnvelopeColumns;
   return { seq: parsed.seq, turnId: parsed.turn_id, type: parsed.type, envelope };
+}
+
+/** The store row of one envelope line: its bytes as they are, plus the columns it is found by. */
+export function storedEventOf(envelope: string): StoredEvent {
+  const e = JSON.parse(envelope) as EnvelopeColumns;
+  return {
+    sessionId: e.session_id,
+    seq: e.seq,
+    turnId: e.turn_id,
+    type: e.type,
+    ts: e.ts,
+    envelope,
+  };
 }
 
 export class EventLog {

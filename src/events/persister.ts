@@ -15,6 +15,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "../obs/logger.js";
 import type { RedisKeys } from "../redis/keys.js";
 import type { Store, StoredEvent } from "../store/port.js";
+import { storedEventOf } from "./event-log.js";
 
 export const PERSIST_GROUP = "persisters";
 const BLOCK_MS = 1_000;
@@ -136,23 +137,7 @@ export class EventPersister {
     for (const [, fields] of entries) {
       const payload = fields[1];
       if (!payload) continue;
-      for (const envelope of payload.split("\n")) {
-        const e = JSON.parse(envelope) as {
-          session_id: string;
-          seq: number;
-          turn_id: string;
-          type: string;
-          ts: number;
-        };
-        rows.push({
-          sessionId: e.session_id,
-          seq: e.seq,
-          turnId: e.turn_id,
-          type: e.type,
-          ts: e.ts,
-          envelope,
-        });
-      }
+      for (const envelope of payload.split("\n")) rows.push(storedEventOf(envelope));
     }
     await this.store.appendEvents(rows);
     this.stats.eventsPersisted += rows.length;

@@ -10,6 +10,7 @@ import {
   sleep,
   submit,
   type TurnView,
+  waitForEvents,
   waitForStatus,
   waitForTurn,
 } from "../helpers/client.js";
@@ -17,18 +18,8 @@ import { TestFarm } from "../helpers/farm.js";
 
 const SLOW_ANSWER = "[[sim token_delay_ms=50 reply_tokens=400]] tell me a long story";
 
-async function waitForEvent(base: string, turnId: string, type: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const page = await http<{ events: { type: string }[] }>(
-      base,
-      "GET",
-      `/v1/turns/${turnId}/events?format=json`,
-    );
-    if (page.body.events.some((e) => e.type === type)) return;
-    await sleep(10);
-  }
-  throw new Error(`no ${type} event for ${turnId}`);
-}
+const waitForEvent = (base: string, turnId: string, type: string) =>
+  waitForEvents(base, turnId, (events) => events.some((e) => e.type === type));
 
 describe("cancel (end to end)", () => {
   let farm: TestFarm;

@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 import type { EventEnvelope } from "../../src/events/envelope.js";
-import { allTurnEvents, http, sleep, submit, waitForTurn } from "../helpers/client.js";
+import { allTurnEvents, http, submit, waitForEvents, waitForTurn } from "../helpers/client.js";
 import { TestFarm } from "../helpers/farm.js";
 
 /** Fast stall detection, so a killed worker's turn is picked up within seconds. */
@@ -13,23 +13,6 @@ const FAST_RECOVERY = {
   WORKER_STALLED_INTERVAL_MS: "500",
   SESSION_LEASE_TTL_MS: "1500",
 };
-
-async function waitForEvents(
-  base: string,
-  turnId: string,
-  done: (events: EventEnvelope[]) => boolean,
-) {
-  for (let i = 0; i < 1000; i++) {
-    const page = await http<{ events: EventEnvelope[] }>(
-      base,
-      "GET",
-      `/v1/turns/${turnId}/events?format=json&limit=1000`,
-    );
-    if (done(page.body.events)) return page.body.events;
-    await sleep(10);
-  }
-  throw new Error("events never arrived");
-}
 
 /** The log of a single-turn session is 1…N, and each logical step appears once. */
 function expectCleanLog(events: EventEnvelope[]): void {

@@ -16,7 +16,6 @@ import type { EventTarget, PendingEvent } from "../../src/events/appender.js";
 import { EventAppender } from "../../src/events/appender.js";
 import type { EventType } from "../../src/events/envelope.js";
 import { type RedisKeys, redisKeys } from "../../src/redis/keys.js";
-import type { StoredEvent } from "../../src/store/port.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { deleteKeys, REDIS_URL } from "../helpers/farm.js";
 
@@ -118,24 +117,8 @@ export function progressEvents(prefix: string, count: number, from = 0): Pending
   );
 }
 
-/** A stored event row built from an envelope line, as the persister would build it. */
-export function storedFromEnvelope(envelope: string): StoredEvent {
-  const e = JSON.parse(envelope) as {
-    session_id: string;
-    seq: number;
-    turn_id: string;
-    type: string;
-    ts: number;
-  };
-  return {
-    sessionId: e.session_id,
-    seq: e.seq,
-    turnId: e.turn_id,
-    type: e.type,
-    ts: e.ts,
-    envelope,
-  };
-}
+/** A stored event row built from an envelope line, as the persister builds it. */
+export { storedEventOf as storedFromEnvelope } from "../../src/events/event-log.js";
 
 /** A well-formed v1 envelope written by hand (for events that never went through the script). */
 export function handEnvelope(

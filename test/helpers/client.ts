@@ -199,3 +199,21 @@ export async function allTurnEvents(base: string, turnId: string): Promise<Event
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** Polls the turn's events until `done` says so (at most about 10 s). */
+export async function waitForEvents(
+  base: string,
+  turnId: string,
+  done: (events: EventEnvelope[]) => boolean,
+): Promise<EventEnvelope[]> {
+  for (let i = 0; i < 1000; i++) {
+    const page = await http<{ events: EventEnvelope[] }>(
+      base,
+      "GET",
+      `/v1/turns/${turnId}/events?format=json&limit=1000`,
+    );
+    if (done(page.body.events)) return page.body.events;
+    await sleep(10);
+  }
+  throw new Error(`the awaited events of ${turnId} never arrived`);
+}
