@@ -95,8 +95,11 @@ export const ConfigSchema = z.object({
       hotStreamMaxLen: positiveInt.default(2_000),
       /** A session's hot stream lives this long after its last turn ends. */
       hotStreamTtlAfterTerminalS: positiveInt.default(120),
-      /** A session's sequence counter lives this long after its last event; it is rebuilt from the store after. */
-      seqTtlS: positiveInt.default(86_400),
+      /**
+       * A session's sequence counter lives this long after its last event, then is rebuilt from
+       * the store (one key per recently active session: an hour keeps Redis small at any rate).
+       */
+      seqTtlS: positiveInt.default(3_600),
       /** LLM deltas are coalesced into one event per this window or this many chars, whichever comes first. */
       deltaFlushMs: nonNegativeInt.default(50),
       deltaFlushChars: positiveInt.default(160),
