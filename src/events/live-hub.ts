@@ -7,6 +7,7 @@
  * Messages for sessions nobody here reads are dropped before they are parsed.
  */
 import type { Redis } from "ioredis";
+import { untilReady } from "../redis/connection.js";
 import type { RedisKeys } from "../redis/keys.js";
 import { type LogEvent, parseEnvelopeLine } from "./event-log.js";
 
@@ -30,6 +31,7 @@ export class LiveHub {
   /** Subscribes to every session's live channel; resolves once Redis confirmed it. */
   static async start(subscriber: Redis, keys: RedisKeys): Promise<LiveHub> {
     const hub = new LiveHub(subscriber, keys);
+    await untilReady(subscriber);
     await subscriber.psubscribe(keys.sessionLive("*"));
     return hub;
   }

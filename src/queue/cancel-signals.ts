@@ -6,6 +6,7 @@
  * pub/sub broadcast (the fast path: every worker hears it and aborts the turn if it runs it).
  */
 import type { Redis } from "ioredis";
+import { untilReady } from "../redis/connection.js";
 import type { RedisKeys } from "../redis/keys.js";
 
 /** A cancel flag outlives any turn that could still start. */
@@ -41,6 +42,7 @@ export class CancelListener {
   }
 
   async start(): Promise<void> {
+    await untilReady(this.subscriber);
     await this.subscriber.subscribe(this.keys.cancelChannel);
   }
 

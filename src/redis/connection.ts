@@ -50,3 +50,23 @@ export function createRedis(url: string, role: ConnectionRole, logger: Logger): 
   });
   return client;
 }
+
+/**
+ * Resolves once the connection is ready. Subscribe only after this: a SUBSCRIBE sent while
+ * ioredis is between "connect" and "ready" was seen to succeed yet deliver no messages.
+ */
+export async function untilReady(client: Redis): Promise<void> {
+  if (client.status === "ready") return;
+  await new Promise<void>((resolve, reject) => {
+    const onReady = () => {
+      client.off("end", onEnd);
+      resolve();
+    };
+    const onEnd = () => {
+      client.off("ready", onReady);
+      reject(new Error("Redis connection ended before it was ready"));
+    };
+    client.once("ready", onReady);
+    client.once("end", onEnd);
+  });
+}
