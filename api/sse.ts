@@ -10,7 +10,7 @@ import type { Response } from "express";
 const RECONNECT_MS = 1_000;
 
 export class SseWriter {
-  private heartbeat: NodeJS.Timeout;
+  private readonly heartbeat: NodeJS.Timeout;
 
   constructor(
     private readonly res: Response,
@@ -24,6 +24,8 @@ export class SseWriter {
     res.flushHeaders();
     res.write(`retry: ${RECONNECT_MS}\n\n`);
     this.heartbeat = setInterval(() => res.write(": heartbeat\n\n"), heartbeatMs);
+    // However the response ends (client gone, error handler), the heartbeat stops with it.
+    res.once("close", () => clearInterval(this.heartbeat));
   }
 
   /** Writes events in one socket write; resolves once the socket can take more (backpressure). */

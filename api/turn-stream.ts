@@ -3,10 +3,12 @@
  * (where the first event is written the moment it exists), until `turn_terminal`.
  */
 import type { Response } from "express";
+import type { SubmitTurnRequest } from "../src/contract/turns.js";
 import type { LogEvent } from "../src/events/event-log.js";
 import { followTurn } from "../src/events/follow.js";
-import { isTerminal, type TurnRecord } from "../src/store/port.js";
-import { knownLastSeq } from "../src/turn/view.js";
+import type { TurnRecord } from "../src/store/port.js";
+import { type SubmitResult, submitTurn } from "../src/turn/submit.js";
+import { turnEndedBy, turnLinks } from "../src/turn/view.js";
 import type { ApiContext } from "./context.js";
 import { SseWriter } from "./sse.js";
 
@@ -35,7 +37,7 @@ export class TurnStream {
    * cursor (EventSource clients then stop reconnecting).
    */
   static async serve(ctx: ApiContext, res: Response, turn: TurnRecord, cursor: number) {
-    if (await endedBy(ctx, turn, cursor)) {
+    if (await turnEndedBy(ctx.redis, ctx.keys, turn, cursor)) {
       res.status(204).end();
       return;
     }
@@ -58,7 +60,7 @@ export class TurnStream {
         idlePollMs: IDLE_POLL_MS,
         endedBy: async (at) => {
           const latest = await ctx.store.getTurn(turn.id);
-          return !!latest && (await endedBy(ctx, latest, at));
+          return !!latest && (await turnEndedBy(ctx.redis, ctx.keys, latest, at));
         },
       });
       for await (const batch of events) await this.sse.events(batch);
@@ -78,9 +80,42 @@ export class TurnStream {
   }
 }
 
-/** True when the turn has ended and its last event is known to be at or before `cursor`. */
-async function endedBy(ctx: ApiContext, turn: TurnRecord, cursor: number): Promise<boolean> {
-  if (!isTerminal(turn.status)) return false;
-  const last = await knownLastSeq(ctx.redis, ctx.keys, turn);
-  return last !== null && cursor >= last;
+/**
+ * Submit and stream in one request (as wunder's `stream: true`). The stream opens with the
+ * `queued` event as soon as it exists, while the turn is still being admitted.
+ */
+export async function submitAndStream(
+  ctx: ApiContext,
+  res: Response,
+  request: SubmitTurnRequest,
+  idempotencyKey: string | undefined,
+): Promise<void> {
+  let stream: TurnStream | null = null;
+  let cursor: number | null = null;
+  const open = (turn: TurnRecord, replayed: boolean): TurnStream => {
+    res.setHeader("Location", turnLinks(turn.id).self);
+    res.setHeader("X-Turn-Id", turn.id);
+    res.setHeader("X-Session-Id", turn.sessionId);
+    if (replayed) res.setHeader("Idempotent-Replayed", "true");
+    stream = TurnStream.open(ctx, res);
+    return stream;
+  };
+  let submitted: SubmitResult;
+  try {
+    submitted = await submitTurn(ctx, request, idempotencyKey, {
+      onQueued: (turn, event, replayed) => {
+        void open(turn, replayed).write([event]);
+        cursor = event.seq;
+      },
+    });
+  } catch (err) {
+    if (!stream) throw err;
+    // The turn exists and is queued; the reconciler admits it. The client resumes with GET.
+    ctx.logger.warn("turn accepted but not yet admitted", { error: (err as Error).message });
+    (stream as TurnStream).end();
+    return;
+  }
+  const { turn, replayed } = submitted;
+  const opened = stream ?? open(turn, replayed);
+  await opened.follow(turn, cursor ?? (turn.firstSeq ?? 1) - 1);
 }

@@ -9,15 +9,14 @@ import {
   MAX_INPUT_CHARS,
   SubmitTurnRequestSchema,
 } from "../../src/contract/turns.js";
-import type { LogEvent } from "../../src/events/event-log.js";
+import { isCancelRequested } from "../../src/queue/cancel-signals.js";
 import { isTerminal, type TurnRecord } from "../../src/store/port.js";
 import { cancelTurn } from "../../src/turn/cancel.js";
 import { submitTurn } from "../../src/turn/submit.js";
-import { toTurnView, turnLastSeq, turnLinks } from "../../src/turn/view.js";
+import { toTurnView, turnLastSeq } from "../../src/turn/view.js";
 import type { ApiContext } from "../context.js";
-import { TurnStream } from "../turn-stream.js";
-
-const PAGE_SCAN_EVENTS = 1_000;
+import { turnEventPage } from "../event-page.js";
+import { submitAndStream, TurnStream } from "../turn-stream.js";
 
 export function turnRoutes(ctx: ApiContext): Router {
   const router = Router();
@@ -49,42 +48,13 @@ export function turnRoutes(ctx: ApiContext): Router {
       res.status(202).json(accepted);
       return;
     }
-    // Submit and stream in one request (as wunder's `stream: true`). The stream opens with the
-    // `queued` event as soon as it exists, while the turn is still being admitted.
-    let stream: TurnStream | null = null;
-    let cursor: number | null = null;
-    const start = (turnId: string, sessionId: string) => {
-      res.setHeader("Location", turnLinks(turnId).self);
-      res.setHeader("X-Turn-Id", turnId);
-      res.setHeader("X-Session-Id", sessionId);
-      stream = TurnStream.open(ctx, res);
-      return stream;
-    };
-    let submitted: Awaited<ReturnType<typeof submitTurn>>;
-    try {
-      submitted = await submitTurn(ctx, parsed.data, key, {
-        onQueued: (queued, event) => {
-          void start(queued.id, queued.sessionId).write([event]);
-          cursor = event.seq;
-        },
-      });
-    } catch (err) {
-      if (!stream) throw err;
-      // The turn exists and is queued; the reconciler admits it. Clients resume with GET.
-      ctx.logger.warn("turn accepted but not yet admitted", { error: (err as Error).message });
-      (stream as TurnStream).end();
-      return;
-    }
-    const { turn, replayed } = submitted;
-    if (replayed) res.setHeader("Idempotent-Replayed", "true");
-    const opened = stream ?? start(turn.id, turn.sessionId);
-    await opened.follow(turn, cursor ?? startCursor(turn, undefined, undefined));
+    await submitAndStream(ctx, res, parsed.data, key);
   });
 
   router.get("/v1/turns/:id", async (req, res) => {
     const turn = await findTurn(ctx, req.params.id);
     const cancelRequested =
-      !isTerminal(turn.status) && (await ctx.redis.exists(ctx.keys.turnCancel(turn.id))) === 1;
+      !isTerminal(turn.status) && (await isCancelRequested(ctx.redis, ctx.keys, turn.id));
     res.json(toTurnView(turn, await turnLastSeq(ctx.redis, ctx.keys, turn), cancelRequested));
   });
 
@@ -139,28 +109,4 @@ function startCursor(
   }
   if (after !== undefined) return after;
   return turn.firstSeq !== null ? turn.firstSeq - 1 : 0;
-}
-
-/** A JSON page of the turn's events after `cursor`, as raw envelopes (byte-identical to SSE). */
-async function turnEventPage(
-  ctx: ApiContext,
-  turn: TurnRecord,
-  cursor: number,
-  limit: number,
-): Promise<string> {
-  const picked: LogEvent[] = [];
-  let scanned = cursor;
-  let ended = false;
-  while (picked.length < limit && !ended) {
-    const batch = await ctx.eventLog.read(turn.sessionId, scanned, PAGE_SCAN_EVENTS);
-    for (const event of batch) {
-      scanned = event.seq;
-      if (event.turnId !== turn.id) continue;
-      picked.push(event);
-      if (event.type === "turn_terminal") ended = true;
-      if (ended || picked.length >= limit) break;
-    }
-    if (batch.length < PAGE_SCAN_EVENTS) break;
-  }
-  return `{"events":[${picked.map((e) => e.envelope).join(",")}],"next_after":${scanned},"has_more":${!ended}}`;
 }

@@ -1,6 +1,7 @@
 /**
- * The environment variables operators set, and the setting each one fills. This table is the
- * only place an env name appears; docs/operations.md lists the same names.
+ * The environment variables operators set, and the setting each one fills. Apart from
+ * `FARM_CONFIG` (the config file's path, read by the loader), this table is the only place an
+ * env name appears; docs/operations.md lists the same names (a test checks it).
  */
 
 /** The model `LLM_BASE_URL` configures. */

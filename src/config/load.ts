@@ -146,19 +146,23 @@ function describeIssues(
   });
 }
 
-/** The simulator is a model like any other, reached over HTTP on its configured port. */
+/**
+ * The simulator is a model like any other, reached over HTTP on its configured port. It is
+ * registered when it is the default model (then `npm start` runs it), not beside a real model:
+ * a request naming it would wait on a simulator nobody started.
+ */
 function withSimulatorModel(config: FarmConfig): FarmConfig {
   const simHost = config.sim.host === "0.0.0.0" ? "127.0.0.1" : config.sim.host;
-  const models: FarmConfig["models"] = {
-    [SIM_MODEL_NAME]: ModelConfigSchema.parse({
+  const models: FarmConfig["models"] = { ...config.models };
+  if (usesSimulator(config) && !Object.hasOwn(models, SIM_MODEL_NAME)) {
+    models[SIM_MODEL_NAME] = ModelConfigSchema.parse({
       baseUrl: `http://${simHost}:${config.sim.port}/v1`,
       apiKey: "sim",
       model: "farm-sim-1",
       contextWindowTokens: config.sim.contextWindowTokens,
-    }),
-    ...config.models,
-  };
-  if (!models[config.turn.defaultModel]) {
+    });
+  }
+  if (!Object.hasOwn(models, config.turn.defaultModel)) {
     throw new ConfigError([`DEFAULT_MODEL: no model named "${config.turn.defaultModel}"`]);
   }
   return { ...config, models };

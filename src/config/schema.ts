@@ -119,7 +119,10 @@ export const ConfigSchema = z.object({
       maxCommandTimeoutMs: positiveInt.default(300_000),
       commandOutputMaxBytes: positiveInt.default(64 * 1024),
       readFileMaxBytes: positiveInt.default(256 * 1024),
-      /** Longest tool output (chars) handed back to the model; the event keeps the same bound. */
+      /**
+       * Longest tool result (chars of JSON) handed back to the model, cut head + tail. The
+       * `tool_result` event carries the tool's own data, bounded by the tool's own limits.
+       */
       resultMaxChars: positiveInt.default(20_000),
     })
     .prefault({}),

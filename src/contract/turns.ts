@@ -10,6 +10,7 @@ import { SessionIdSchema, UserIdSchema } from "./ids.js";
 /** wunder's limit on one user input (`MAX_USER_INPUT_TEXT_CHARS`). */
 export const MAX_INPUT_CHARS = 1_048_576;
 const MAX_METADATA_JSON_CHARS = 16_384;
+const MAX_METADATA_DEPTH = 16;
 const MAX_TOOLS = 64;
 
 export const SubmitTurnRequestSchema = z
@@ -26,12 +27,38 @@ export const SubmitTurnRequestSchema = z
     metadata: z
       .record(z.string(), z.unknown())
       .optional()
-      .refine((m) => m === undefined || JSON.stringify(m).length <= MAX_METADATA_JSON_CHARS, {
-        message: `must serialise to at most ${MAX_METADATA_JSON_CHARS} chars of JSON`,
+      .superRefine((m, ctx) => {
+        if (m === undefined) return;
+        // Depth first: serialising a deeply nested value would overflow the stack.
+        if (depthOf(m) > MAX_METADATA_DEPTH) {
+          ctx.addIssue({
+            code: "custom",
+            message: `must nest at most ${MAX_METADATA_DEPTH} levels deep`,
+          });
+        } else if (JSON.stringify(m).length > MAX_METADATA_JSON_CHARS) {
+          ctx.addIssue({
+            code: "custom",
+            message: `must serialise to at most ${MAX_METADATA_JSON_CHARS} chars of JSON`,
+          });
+        }
       }),
   })
   .meta({ id: "SubmitTurnRequest" });
 export type SubmitTurnRequest = z.infer<typeof SubmitTurnRequestSchema>;
+
+/** Nesting depth of a JSON value, measured without recursion (a hostile body can nest deeply). */
+function depthOf(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (node === null || typeof node !== "object") continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > MAX_METADATA_DEPTH) return deepest;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
 
 const LinksSchema = z.object({ self: z.string(), events: z.string(), cancel: z.string() });
 

@@ -3,8 +3,9 @@
  * session's sequence counter when Redis no longer has it.
  *
  * Invariants:
- * - the counter is only ever (re)initialised with `SET NX` to the highest seq known anywhere
- *   (store or hot stream), so a rebuilt counter never reuses a seq;
+ * - the counter is only ever (re)initialised with `SET NX` to the highest seq known in the store
+ *   or the hot stream, so a rebuilt counter reuses no seq — provided the persister is less than
+ *   the counter's TTL (an hour after a session's last event) behind;
  * - a FENCED reply surfaces as `LeaseLostError`; nothing was appended.
  */
 import type { Redis } from "ioredis";
@@ -13,8 +14,10 @@ import type { RedisKeys } from "../redis/keys.js";
 import { defineScript, type RedisScript } from "../redis/script.js";
 import type { Store } from "../store/port.js";
 import { APPEND_EVENTS_LUA } from "./append-script.js";
-import type { EventType } from "./envelope.js";
+import { ENVELOPE_VERSION, type EventType } from "./envelope.js";
 
+/** The start of every envelope; the append script writes the same bytes (`append-script.ts`). */
+const ENVELOPE_PREFIX = `{"v":${ENVELOPE_VERSION},"seq":`;
 /** The step hash outlives a finished turn only long enough to absorb late retries. */
 const STEPS_TTL_AFTER_TERMINAL_MS = 60_000;
 /** While a turn may still run, its steps and hot stream stay. */
@@ -69,8 +72,8 @@ export class EventAppender {
     events: PendingEvent[],
     options: AppendOptions = {},
   ): Promise<number[]> {
-    const { seqs } = await this.appendWithEnvelopes(target, events, options);
-    return seqs;
+    const { signed } = await this.run(target, events, options);
+    return signed.map(Math.abs);
   }
 
   /**
@@ -82,8 +85,25 @@ export class EventAppender {
     events: PendingEvent[],
     options: AppendOptions = {},
   ): Promise<{ seqs: number[]; envelopes: (string | null)[] }> {
-    if (events.length === 0) return { seqs: [], envelopes: [] };
+    const { signed, tails } = await this.run(target, events, options);
+    return {
+      seqs: signed.map(Math.abs),
+      envelopes: signed.map((seq, i) => (seq > 0 ? `${ENVELOPE_PREFIX}${seq}${tails[i]}` : null)),
+    };
+  }
+
+  /** Runs the script; `signed` holds +seq for appended events and −seq for earlier ones. */
+  private async run(
+    target: EventTarget,
+    events: PendingEvent[],
+    options: AppendOptions,
+  ): Promise<{ signed: number[]; tails: string[] }> {
+    if (events.length === 0) return { signed: [], tails: [] };
     const head = envelopeHead(target);
+    const tails = events.map(
+      (event) =>
+        `${head},"type":"${event.type}","ts":${event.ts},"data":${JSON.stringify(event.data)}}`,
+    );
     const args: (string | number)[] = [
       options.fence ?? "",
       this.settings.hotStreamMaxLen,
@@ -93,15 +113,11 @@ export class EventAppender {
       options.newSession ? "new" : "",
       events.length,
     ];
-    const tails = events.map(
-      (event) =>
-        `${head},"type":"${event.type}","ts":${event.ts},"data":${JSON.stringify(event.data)}}`,
-    );
     events.forEach((event, i) => {
       args.push(event.step, tails[i] as string);
     });
     const k = this.keys;
-    const run = () =>
+    const call = () =>
       this.append(
         k.sessionSeq(target.sessionId),
         k.sessionEvents(target.sessionId),
@@ -111,20 +127,15 @@ export class EventAppender {
         k.sessionLive(target.sessionId),
         ...args,
       );
-    let signed: number[];
     try {
-      signed = await run();
+      return { signed: await call(), tails };
     } catch (err) {
       const message = (err as Error).message ?? "";
       if (message.includes("FENCED")) throw new LeaseLostError(target.turnId);
       if (!message.includes("SEQ_UNINITIALISED")) throw err;
       await this.rebuildSeq(target.sessionId);
-      signed = await run();
+      return { signed: await call(), tails };
     }
-    return {
-      seqs: signed.map(Math.abs),
-      envelopes: signed.map((seq, i) => (seq > 0 ? `{"v":1,"seq":${seq}${tails[i]}` : null)),
-    };
   }
 
   private async rebuildSeq(sessionId: string): Promise<void> {

@@ -47,5 +47,3 @@ export const EventEnvelopeSchema = z
   })
   .meta({ id: "EventEnvelope" });
 export type EventEnvelope = z.infer<typeof EventEnvelopeSchema>;
-
-export const TURN_TERMINAL_STATUSES = ["completed", "failed", "cancelled", "rejected"] as const;

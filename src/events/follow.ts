@@ -17,6 +17,7 @@ import type { EventLog, LogEvent } from "./event-log.js";
 import type { LiveHub } from "./live-hub.js";
 
 const READ_PAGE = 500;
+const MAX_INBOX_EVENTS = 5_000;
 
 export interface FollowOptions {
   sessionId: string;
@@ -36,14 +37,21 @@ export async function* followTurn(
 ): AsyncGenerator<LogEvent[]> {
   const inbox: LogEvent[] = [];
   let wake: (() => void) | null = null;
+  let mustRead = true;
   const unsubscribe = hub.subscribe(options.sessionId, (events) => {
-    inbox.push(...events);
+    // A slow client must not make the inbox grow without bound: past the cap, drop it and
+    // read from the log instead, which holds the same events.
+    if (inbox.length + events.length > MAX_INBOX_EVENTS) {
+      inbox.length = 0;
+      mustRead = true;
+    } else {
+      inbox.push(...events);
+    }
     wake?.();
   });
   const onAbort = () => wake?.();
   options.signal.addEventListener("abort", onAbort);
   let cursor = options.after;
-  let mustRead = true;
   try {
     while (!options.signal.aborted) {
       let batch = takeContinuation(inbox, cursor);

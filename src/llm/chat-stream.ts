@@ -46,12 +46,8 @@ export class ModelClients {
 
   constructor(private readonly models: Record<string, ModelConfig>) {}
 
-  has(name: string): boolean {
-    return name in this.models;
-  }
-
   config(name: string): ModelConfig {
-    const model = this.models[name];
+    const model = Object.hasOwn(this.models, name) ? this.models[name] : undefined;
     if (!model) throw new Error(`unknown model "${name}"`);
     return model;
   }

@@ -3,6 +3,7 @@
  * how long, and which code the turn fails with if it gives up.
  */
 import OpenAI from "openai";
+import { redactSecrets } from "../obs/redact.js";
 
 export type LlmErrorKind =
   | "rate_limited"
@@ -33,7 +34,8 @@ export class LlmError extends Error {
     /** The provider's Retry-After, when it sent one. */
     readonly retryAfterMs: number | null = null,
   ) {
-    super(message);
+    // Provider error text can echo request details; it goes into events and stored turns.
+    super(redactSecrets(message));
     this.name = "LlmError";
     this.retryable = RETRYABLE.has(kind);
   }

@@ -5,28 +5,24 @@
  * Invariant: nothing that looks like a credential reaches a transport (see `redact`).
  */
 import winston from "winston";
-
-const SECRET_KEY =
-  /^(authorization|cookie|set-cookie|x-api-key|api_?key|apikey|password|secret|token)$/i;
-const SECRET_VALUE = /\b(Bearer\s+[A-Za-z0-9._~+/-]+=*|sk-[A-Za-z0-9_-]{8,})/g;
-const REDACTED = "[redacted]";
+import { REDACTED, redactSecrets, SECRET_FIELD } from "./redact.js";
 
 function redactValue(value: unknown, depth: number): unknown {
-  if (typeof value === "string") return value.replace(SECRET_VALUE, REDACTED);
+  if (typeof value === "string") return redactSecrets(value);
   if (depth > 4 || value === null || typeof value !== "object") return value;
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = SECRET_KEY.test(k) ? REDACTED : redactValue(v, depth + 1);
+    out[k] = SECRET_FIELD.test(k) ? REDACTED : redactValue(v, depth + 1);
   }
   return out;
 }
 
 const redact = winston.format((info) => {
   for (const key of Object.keys(info)) {
-    info[key] = SECRET_KEY.test(key) ? REDACTED : redactValue(info[key], 0);
+    info[key] = SECRET_FIELD.test(key) ? REDACTED : redactValue(info[key], 0);
   }
-  if (typeof info.message === "string") info.message = info.message.replace(SECRET_VALUE, REDACTED);
+  if (typeof info.message === "string") info.message = redactSecrets(info.message);
   return info;
 });
 

@@ -68,7 +68,7 @@ export class SessionLeases {
   private readonly releaseScript: RedisScript<string | null>;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly ttlMs: number,
   ) {
@@ -81,6 +81,11 @@ export class SessionLeases {
   /** Puts a turn at the back of its session's order, unless it is already in it. */
   async enqueue(sessionId: string, turnId: string): Promise<void> {
     await this.enqueueScript(this.keys.sessionOrder(sessionId), turnId);
+  }
+
+  /** The current lease value of the session (`<turn>:<token>`), or null when free. */
+  async holder(sessionId: string): Promise<string | null> {
+    return this.redis.get(this.keys.sessionLease(sessionId));
   }
 
   async acquire(sessionId: string, turnId: string, token: string): Promise<AcquireResult> {

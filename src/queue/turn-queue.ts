@@ -39,5 +39,3 @@ export function createTurnQueue(connection: Redis, bullPrefix: string): Queue<Tu
     },
   });
 }
-
-export const KEEP_JOBS = { completed: KEEP_COMPLETED, failed: KEEP_FAILED };

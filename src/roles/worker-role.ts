@@ -15,12 +15,7 @@ import { Admission } from "../queue/admission.js";
 import { CancelListener } from "../queue/cancel-signals.js";
 import { Reconciler } from "../queue/reconciler.js";
 import { SessionLeases } from "../queue/session-lease.js";
-import {
-  createTurnQueue,
-  KEEP_JOBS,
-  TURN_QUEUE_NAME,
-  type TurnJobData,
-} from "../queue/turn-queue.js";
+import { createTurnQueue, TURN_QUEUE_NAME, type TurnJobData } from "../queue/turn-queue.js";
 import { createRedis } from "../redis/connection.js";
 import { isTerminal, type TurnRecord } from "../store/port.js";
 import { BUILTIN_TOOLS } from "../tools/builtin.js";
@@ -48,7 +43,7 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
   const subscriber = createRedis(config.redis.url, "subscriber", logger);
   const cancels = new CancelListener(subscriber, keys);
   await cancels.start();
-  const queueConnection = createRedis(config.redis.url, "blocking", logger);
+  const queueConnection = createRedis(config.redis.url, "queue", logger);
   const queue = createTurnQueue(queueConnection, keys.bullPrefix);
   const leases = new SessionLeases(foundation.redis, keys, config.worker.sessionLeaseTtlMs);
   const clients = new ModelClients(config.models);
@@ -74,8 +69,6 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
       lockDuration: config.worker.lockDurationMs,
       stalledInterval: config.worker.stalledIntervalMs,
       maxStalledCount: config.worker.maxStalledCount,
-      removeOnComplete: KEEP_JOBS.completed,
-      removeOnFail: KEEP_JOBS.failed,
     },
   );
   worker.on("error", (err) => logger.warn("worker error", { error: err.message }));

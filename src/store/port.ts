@@ -75,6 +75,12 @@ export interface TurnRecord {
   lastSeq: number | null;
 }
 
+/** A position in (createdAt, id) order, for paging through turns. */
+export interface TurnCursor {
+  createdAt: number;
+  id: string;
+}
+
 export interface NewTurn {
   id: string;
   sessionId: string;
@@ -140,7 +146,7 @@ export interface Store {
   /** The session's most recent turns, newest first. */
   listSessionTurns(sessionId: string, limit: number): Promise<TurnRecord[]>;
   /** Non-terminal turns created before `before`, oldest first (used by the reconciler). */
-  listStaleTurns(before: number, limit: number): Promise<TurnRecord[]>;
+  listStaleTurns(before: number, limit: number, after?: TurnCursor): Promise<TurnRecord[]>;
 
   appendEvents(events: StoredEvent[]): Promise<number>;
   readEvents(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;

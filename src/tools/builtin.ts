@@ -21,12 +21,6 @@ export const BUILTIN_TOOLS: readonly Tool[] = [
   executeCommandTool,
 ];
 
-const byName = new Map(BUILTIN_TOOLS.map((tool) => [tool.name, tool]));
-
-export function findBuiltinTool(name: string): Tool | undefined {
-  return byName.get(name);
-}
-
 const specCache = new WeakMap<Tool, ToolSpec>();
 
 function toolSpec(tool: Tool): ToolSpec {

@@ -2,10 +2,14 @@
  * The tools a turn may use: the subset of the registered tools it asked for, and their specs.
  *
  * Specs for a given selection are built once and reused: they go out with every model call.
+ * Selections are kept in registration order without duplicates (`normalize`), so the cache
+ * holds at most one entry per distinct set, and it is bounded besides.
  */
 import type { ToolSpec } from "../llm/chat-stream.js";
 import { toolSpecs } from "./builtin.js";
 import type { Tool } from "./tool.js";
+
+const MAX_CACHED_SELECTIONS = 256;
 
 export class ToolCatalog {
   private readonly byName: ReadonlyMap<string, Tool>;
@@ -23,6 +27,12 @@ export class ToolCatalog {
     return [...this.byName.keys()];
   }
 
+  /** The registered tools among `names`, once each, in registration order (unknown ones dropped). */
+  normalize(names: readonly string[]): string[] {
+    const wanted = new Set(names);
+    return this.names().filter((name) => wanted.has(name));
+  }
+
   select(names: readonly string[]): ReadonlyMap<string, Tool> {
     return this.selection(names).tools;
   }
@@ -35,6 +45,7 @@ export class ToolCatalog {
     const key = names.join("\u0000");
     let selection = this.selections.get(key);
     if (!selection) {
+      if (this.selections.size >= MAX_CACHED_SELECTIONS) this.selections.clear();
       const tools = new Map<string, Tool>();
       for (const name of names) {
         const tool = this.byName.get(name);

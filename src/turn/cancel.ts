@@ -10,26 +10,18 @@
  */
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import type { FarmConfig } from "../config/schema.js";
 import { notFound } from "../contract/errors.js";
-import type { EventAppender } from "../events/appender.js";
 import { requestCancel } from "../queue/cancel-signals.js";
-import type { SessionLeases } from "../queue/session-lease.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
 import type { RedisKeys } from "../redis/keys.js";
 import { isTerminal, type Store, type TurnRecord } from "../store/port.js";
-import { CANCELLED_BEFORE_START, endTurnOutsideRun } from "./turnover.js";
+import { CANCELLED_BEFORE_START, endTurnOutsideRun, type TurnoverDeps } from "./turnover.js";
 
 const POLL_MS = 25;
 
-export interface CancelDeps {
-  config: FarmConfig;
-  store: Store;
+export interface CancelDeps extends TurnoverDeps {
   redis: Redis;
   keys: RedisKeys;
-  appender: EventAppender;
-  leases: SessionLeases;
-  queue: Queue<TurnJobData>;
 }
 
 export async function cancelTurn(deps: CancelDeps, turnId: string): Promise<TurnRecord> {

@@ -31,6 +31,8 @@ export class RecordedTurn {
   readonly toolResults = new Map<string, RecordedToolResult>();
   /** Rounds that streamed text in an earlier attempt. */
   readonly roundsWithDeltas = new Set<number>();
+  /** The turn's `turn_terminal` is in the log. */
+  ended = false;
 
   static readonly empty = new RecordedTurn();
 
@@ -71,6 +73,9 @@ export class RecordedTurn {
           data: data.data ?? null,
           ...(typeof data.error === "string" ? { error: data.error } : {}),
         });
+        break;
+      case "turn_terminal":
+        this.ended = true;
         break;
       default:
         break;

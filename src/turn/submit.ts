@@ -18,6 +18,7 @@ import type { LogEvent } from "../events/event-log.js";
 import type { Admission } from "../queue/admission.js";
 import type { Store, TurnRecord } from "../store/port.js";
 import type { ToolCatalog } from "../tools/catalog.js";
+import { eventTarget } from "./turnover.js";
 import { turnLinks } from "./view.js";
 
 export interface SubmitDeps {
@@ -44,7 +45,7 @@ export interface SubmitHooks {
    * queue — so a streaming client gets its first event without waiting for admission. Not
    * called when the event was appended by an earlier request (a replay).
    */
-  onQueued?(turn: TurnRecord, event: LogEvent): void;
+  onQueued?(turn: TurnRecord, event: LogEvent, replayed: boolean): void;
 }
 
 export async function submitTurn(
@@ -55,7 +56,7 @@ export async function submitTurn(
 ): Promise<SubmitResult> {
   const model = request.model ?? deps.config.turn.defaultModel;
   const problems = [];
-  if (!(model in deps.config.models)) {
+  if (!Object.hasOwn(deps.config.models, model)) {
     const known = Object.keys(deps.config.models).join(", ");
     problems.push({
       field: "model",
@@ -90,7 +91,7 @@ export async function submitTurn(
       userId,
       input: request.input,
       model,
-      tools: request.tools ?? deps.tools.names(),
+      tools: request.tools ? deps.tools.normalize(request.tools) : deps.tools.names(),
       metadata: request.metadata ?? null,
       createdAt: now,
     },
@@ -121,7 +122,7 @@ export async function submitTurn(
   const newSession = created.kind === "created" && created.sessionCreated;
   const turn =
     created.turn.status === "queued"
-      ? await announceAndAdmit(deps, created.turn, newSession, hooks)
+      ? await announceAndAdmit(deps, created.turn, newSession, created.kind === "replayed", hooks)
       : created.turn;
   return {
     turn,
@@ -139,11 +140,12 @@ async function announceAndAdmit(
   deps: SubmitDeps,
   turn: TurnRecord,
   newSession: boolean,
+  replayed: boolean,
   hooks: SubmitHooks,
 ): Promise<TurnRecord> {
   // Re-appending on a replay is harmless: the `queued` step key makes it a no-op.
   const { seqs, envelopes } = await deps.appender.appendWithEnvelopes(
-    { sessionId: turn.sessionId, turnId: turn.id, userId: turn.userId },
+    eventTarget(turn),
     [
       {
         type: "queued",
@@ -157,7 +159,9 @@ async function announceAndAdmit(
   const seq = seqs[0] as number;
   if (turn.firstSeq === null) await deps.store.setTurnFirstSeq(turn.id, seq);
   const envelope = envelopes[0];
-  if (envelope) hooks.onQueued?.(turn, { seq, turnId: turn.id, type: "queued", envelope });
+  if (envelope) {
+    hooks.onQueued?.(turn, { seq, turnId: turn.id, type: "queued", envelope }, replayed);
+  }
   await deps.admission.admit(turn);
   return { ...turn, firstSeq: turn.firstSeq ?? seq };
 }

@@ -46,19 +46,22 @@ export async function runToolStep(input: ToolStepInput): Promise<ContextMessage[
   const observations: ContextMessage[] = [];
   for (const { call, args } of parsed) {
     if (input.signal.aborted) break;
-    let result = input.recorded.toolResult(round, call.id);
-    if (!result) {
+    const recorded = input.recorded.toolResult(round, call.id);
+    let observation: { text: string; truncated: boolean };
+    if (recorded) {
+      observation = observe(recorded, input.resultMaxChars);
+    } else {
       const started = performance.now();
       const output = args.ok
         ? await execute(input, call.name, args.value)
         : failure(`arguments are not valid JSON: ${args.error}`);
       if (input.signal.aborted) break;
-      result = {
+      const result = {
         ok: output.ok,
         data: output.data,
         ...(output.error ? { error: output.error } : {}),
       };
-      const observation = observe(result, input.resultMaxChars);
+      observation = observe(result, input.resultMaxChars);
       emitter.emit("tool_result", `r${round}.tool_result.${call.id}`, {
         model_round: round,
         tool: call.name,
@@ -72,11 +75,7 @@ export async function runToolStep(input: ToolStepInput): Promise<ContextMessage[
         },
       });
     }
-    observations.push({
-      role: "tool",
-      tool_call_id: call.id,
-      content: observe(result, input.resultMaxChars).text,
-    });
+    observations.push({ role: "tool", tool_call_id: call.id, content: observation.text });
   }
   return observations;
 }

@@ -3,12 +3,13 @@
  * and waking the session's next turn.
  *
  * Invariants:
- * - every way out releases what it took: the lease (dropped, or kept in place on hand-back),
- *   the renewal timer, the cancel watch;
+ * - every way out stops the renewal timer and the cancel watch; every turn-level ending releases
+ *   the lease (dropped, or kept in place on hand-back); an infrastructure failure leaves it to
+ *   expire or to be taken over by the retry of the same turn;
  * - a turn whose session is busy does not hold a worker slot: its job is delayed and woken by
  *   the turn ahead of it when that one ends;
- * - a worker that loses the lease stops writing at once (appends are fenced) and leaves the turn
- *   to its new owner; it neither finalises nor releases anything;
+ * - a worker that loses the lease stops writing at once (appends are fenced); if another attempt
+ *   of the turn holds the lease it leaves the turn to it, otherwise the job is retried;
  * - only turn-level outcomes end a turn; an infrastructure failure (Redis, store) throws so
  *   BullMQ retries the job, and the retry resumes from the event log.
  */
@@ -20,16 +21,25 @@ import type { Logger } from "../obs/logger.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
 import { isTerminal, type TurnRecord } from "../store/port.js";
 import { ensureWorkspace } from "../tools/workspace.js";
-import { announceTerminal, finalizeTurn, type TurnEnding } from "./finalize.js";
+import { finalizeTurn, type TurnEnding } from "./finalize.js";
 import { type AbortReason, classifyEarlyStop } from "./loop-outcome.js";
 import { readTurnRecord } from "./read-record.js";
 import { RecordedTurn } from "./recorded-turn.js";
 import type { TurnServices } from "./services.js";
 import { TurnLoop } from "./turn-loop.js";
-import { CANCELLED_BEFORE_START, endTurnOutsideRun, releaseAndWakeNext } from "./turnover.js";
+import {
+  CANCELLED_BEFORE_START,
+  closeOutEnded,
+  endTurnOutsideRun,
+  eventTarget,
+  releaseAndWakeNext,
+} from "./turnover.js";
 
-/** A turn waiting for its session is retried this often unless the turn ahead wakes it sooner. */
-const SESSION_BUSY_RETRY_MS = 500;
+/**
+ * A turn waiting for its session is retried this often. Normally the turn ahead wakes it as it
+ * ends; this only bounds the wait when that wake-up raced the delay.
+ */
+const SESSION_BUSY_RETRY_MS = 1_000;
 const WORKSPACE_CACHE_ENTRIES = 10_000;
 
 type LoopResult =
@@ -132,7 +142,12 @@ export class TurnJobRunner {
       },
       Math.floor(config.worker.sessionLeaseTtlMs / 3),
     );
-    const emitter = new TurnEmitter(this.services.appender, target(queued), config.events, lease);
+    const emitter = new TurnEmitter(
+      this.services.appender,
+      eventTarget(queued),
+      config.events,
+      lease,
+    );
 
     try {
       const turn = await store.markTurnRunning(queued.id, Date.now());
@@ -159,10 +174,7 @@ export class TurnJobRunner {
         log.info("turn handed back for another worker", { attempt: turn.attempt });
         throw new WaitingError();
       }
-      if (run.kind === "abandon") {
-        log.warn("turn lease lost; another worker owns it now");
-        return "abandoned";
-      }
+      if (run.kind === "abandon") return await this.abandon(queued, lease, log);
       await finalizeTurn(store, emitter, turn, run.ending, run.history);
       log.info("turn finished", {
         status: run.ending.status,
@@ -172,10 +184,7 @@ export class TurnJobRunner {
       await releaseAndWakeNext(this.services, turn, lease);
       return run.ending.status;
     } catch (err) {
-      if (err instanceof LeaseLostError) {
-        log.warn("turn lease lost; another worker owns it now");
-        return "abandoned";
-      }
+      if (err instanceof LeaseLostError) return await this.abandon(queued, lease, log);
       throw err;
     } finally {
       clearInterval(renewal);
@@ -240,21 +249,29 @@ export class TurnJobRunner {
     }
   }
 
-  /** The store says the turn ended: make sure its terminal event exists and the session moves on. */
+  /** The store says the turn ended; make sure the log says so too and the session moves on. */
   private async closeOut(turn: TurnRecord, lease: string | null, log: Logger): Promise<void> {
-    const emitter = new TurnEmitter(
-      this.services.appender,
-      target(turn),
-      this.services.config.events,
-      undefined,
-    );
-    try {
-      await announceTerminal(emitter, turn);
-      await releaseAndWakeNext(this.services, turn, lease);
-      log.info("finished turn closed out", { status: turn.status });
-    } finally {
-      emitter.dispose();
+    await closeOutEnded(this.services, turn, lease);
+    log.info("finished turn closed out", { status: turn.status });
+  }
+
+  /**
+   * The turn's lease is gone. If another attempt of the turn holds it, that attempt owns the
+   * turn and this one just stops. If nobody does (the lease expired while Redis or this worker
+   * stalled), throw: BullMQ retries the job, and the retry resumes the turn from its log.
+   */
+  private async abandon(
+    queued: { id: string; sessionId: string },
+    lease: string,
+    log: Logger,
+  ): Promise<TurnJobOutcome> {
+    const holder = await this.services.leases.holder(queued.sessionId);
+    if (holder !== null && holder !== lease && holder.startsWith(`${queued.id}:`)) {
+      log.warn("turn lease lost; another worker owns the turn now");
+      return "abandoned";
     }
+    log.warn("turn lease lost and not taken over; retrying the turn");
+    throw new Error("session lease lost without a new owner; the turn will be retried");
   }
 
   private workspaceOf(userId: string): Promise<string> {
@@ -291,8 +308,4 @@ class TurnAbort {
     this.reason = reason;
     this.controller.abort();
   }
-}
-
-function target(turn: Pick<TurnRecord, "sessionId" | "id" | "userId">) {
-  return { sessionId: turn.sessionId, turnId: turn.id, userId: turn.userId };
 }

@@ -38,7 +38,6 @@ export interface TurnLoopInput {
 export interface TurnAnswer {
   answer: string;
   stopReason: "model_response" | "max_rounds";
-  rounds: number;
 }
 
 export class TurnAborted extends Error {
@@ -57,7 +56,6 @@ export class TurnLoop {
     total_tokens: 0,
     context_tokens: 0,
   };
-  rounds = 0;
 
   constructor(private readonly input: TurnLoopInput) {
     this.completedHistory = [{ role: "user", content: input.input }];
@@ -68,7 +66,6 @@ export class TurnLoop {
     let lastContent = "";
     for (let round = 1; round <= i.maxRounds; round++) {
       this.throwIfAborted();
-      this.rounds = round;
       const output =
         i.recorded.outputs.get(round) ??
         (await runModelStep({
@@ -87,7 +84,7 @@ export class TurnLoop {
       lastContent = output.content;
       if (output.toolCalls.length === 0) {
         this.completedHistory.push({ role: "assistant", content: output.content });
-        return { answer: output.content, stopReason: "model_response", rounds: round };
+        return { answer: output.content, stopReason: "model_response" };
       }
       const observations = await runToolStep({
         emitter: i.emitter,
@@ -106,7 +103,7 @@ export class TurnLoop {
         ...observations,
       );
     }
-    return { answer: lastContent, stopReason: "max_rounds", rounds: i.maxRounds };
+    return { answer: lastContent, stopReason: "max_rounds" };
   }
 
   private addUsage(

@@ -1,21 +1,28 @@
 /**
  * Handing a session from one turn to the next: free the lease, drop the finished turn from the
- * session's order, and wake the next turn's delayed job so it starts without waiting out its delay.
- * Also: ending a turn that never started (cancelled while queued), from the API or a worker.
+ * session's order, and wake the next turn's delayed job so it starts without waiting out its
+ * delay. Also: ending a turn no worker runs (cancelled while queued, given up by BullMQ), and
+ * closing out a turn the store already records as ended (recovery).
+ *
+ * Invariant: a turn gets at most one `turn_terminal`. Step keys guarantee it while the turn's
+ * step hash lives (a minute after the end); a close-out after that first checks the log.
  */
 import type { Queue } from "bullmq";
 import type { FarmConfig } from "../config/schema.js";
 import type { EventAppender } from "../events/appender.js";
+import type { EventLog } from "../events/event-log.js";
 import { TurnEmitter } from "../events/turn-emitter.js";
 import type { SessionLeases } from "../queue/session-lease.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
 import type { Store, TurnError, TurnRecord } from "../store/port.js";
-import { finalizeTurn } from "./finalize.js";
+import { announceTerminal, finalizeTurn } from "./finalize.js";
+import { readTurnRecord } from "./read-record.js";
 
 export interface TurnoverDeps {
   config: FarmConfig;
   store: Store;
   appender: EventAppender;
+  eventLog: EventLog;
   leases: SessionLeases;
   queue: Queue<TurnJobData>;
 }
@@ -32,6 +39,15 @@ export async function releaseAndWakeNext(
   if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
 }
 
+/** An emitter for a turn that is not (or no longer) run under a lease. */
+export function unfencedEmitter(deps: Pick<TurnoverDeps, "appender" | "config">, turn: TurnRecord) {
+  return new TurnEmitter(deps.appender, eventTarget(turn), deps.config.events, undefined);
+}
+
+export function eventTarget(turn: Pick<TurnRecord, "sessionId" | "id" | "userId">) {
+  return { sessionId: turn.sessionId, turnId: turn.id, userId: turn.userId };
+}
+
 /**
  * Ends a turn no worker is running (cancelled while queued, or its job gave up for good):
  * store the outcome, announce it, and move the session on.
@@ -42,12 +58,7 @@ export async function endTurnOutsideRun(
   status: "cancelled" | "failed",
   error: TurnError,
 ): Promise<void> {
-  const emitter = new TurnEmitter(
-    deps.appender,
-    { sessionId: turn.sessionId, turnId: turn.id, userId: turn.userId },
-    deps.config.events,
-    undefined,
-  );
+  const emitter = unfencedEmitter(deps, turn);
   try {
     await finalizeTurn(
       deps.store,
@@ -66,6 +77,27 @@ export async function endTurnOutsideRun(
     emitter.dispose();
   }
   await releaseAndWakeNext(deps, turn, null);
+}
+
+/**
+ * The store records the turn as ended (a worker died between storing the outcome and finishing
+ * its job): announce the ending unless the log already has it, and move the session on.
+ */
+export async function closeOutEnded(
+  deps: TurnoverDeps,
+  turn: TurnRecord,
+  lease: string | null,
+): Promise<void> {
+  const announced = turn.lastSeq !== null || (await readTurnRecord(deps, turn)).ended;
+  if (!announced) {
+    const emitter = unfencedEmitter(deps, turn);
+    try {
+      await announceTerminal(emitter, turn);
+    } finally {
+      emitter.dispose();
+    }
+  }
+  await releaseAndWakeNext(deps, turn, lease);
 }
 
 export const CANCELLED_BEFORE_START: TurnError = {

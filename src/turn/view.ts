@@ -56,3 +56,15 @@ export async function turnLastSeq(
 ): Promise<number> {
   return (await knownLastSeq(redis, keys, turn)) ?? turn.firstSeq ?? 0;
 }
+
+/** True when the turn has ended and its last event is known to be at or before `cursor`. */
+export async function turnEndedBy(
+  redis: Redis,
+  keys: RedisKeys,
+  turn: TurnRecord,
+  cursor: number,
+): Promise<boolean> {
+  if (!isTerminal(turn.status)) return false;
+  const last = await knownLastSeq(redis, keys, turn);
+  return last !== null && cursor >= last;
+}

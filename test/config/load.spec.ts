@@ -197,7 +197,8 @@ describe("loadConfig", () => {
         apiKey: SECRET,
         maxOutputTokens: 1000,
       });
-      expect(config.models.sim, "the simulator stays available").to.not.equal(undefined);
+      // No simulator runs beside a real default model, so none is offered.
+      expect(config.models.sim).to.equal(undefined);
       expect(usesSimulator(config)).to.equal(false);
     });
 
@@ -256,7 +257,7 @@ describe("loadConfig", () => {
       expect(config.worker.lockDurationMs, "siblings keep their defaults").to.equal(30_000);
       expect(config.turn.defaultModel).to.equal("gpt");
       expect(config.models.gpt?.model).to.equal("gpt-x");
-      expect(config.models.sim).to.not.equal(undefined);
+      expect(config.models.sim, "no simulator beside a real default model").to.equal(undefined);
     });
 
     it("applies nested keys from a YAML file", async () => {

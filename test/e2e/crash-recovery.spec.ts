@@ -4,7 +4,14 @@
  */
 import { expect } from "chai";
 import type { EventEnvelope } from "../../src/events/envelope.js";
-import { allTurnEvents, http, submit, waitForEvents, waitForTurn } from "../helpers/client.js";
+import {
+  allTurnEvents,
+  http,
+  sleep,
+  submit,
+  waitForEvents,
+  waitForTurn,
+} from "../helpers/client.js";
 import { TestFarm } from "../helpers/farm.js";
 
 /** Fast stall detection, so a killed worker's turn is picked up within seconds. */
@@ -147,6 +154,46 @@ describe("crash recovery (end to end)", function () {
     await farm.spawnWorker();
     const turn = await waitForTurn(farm.url, accepted.turn_id, 30_000);
     expect(turn).to.include({ status: "completed", attempt: 2 });
+    expectCleanLog(await allTurnEvents(farm.url, accepted.turn_id));
+  });
+
+  it("retries a turn whose lease expired with no new owner, instead of leaving it stuck", async () => {
+    await farm.addWorker();
+    const accepted = await submit(farm.url, {
+      input: "[[sim token_delay_ms=20 reply_tokens=80]] tell me",
+    });
+    await waitForEvents(farm.url, accepted.turn_id, (events) =>
+      events.some((e) => e.type === "llm_output_delta"),
+    );
+    // As if Redis had been unreachable past the lease TTL: the lease is simply gone.
+    await farm.redis.del(`${farm.config.redis.prefix}:s:${accepted.session_id}:lease`);
+    const turn = await waitForTurn(farm.url, accepted.turn_id, 30_000);
+    expect(turn).to.include({ status: "completed", attempt: 2 });
+    expectCleanLog(await allTurnEvents(farm.url, accepted.turn_id));
+  });
+
+  it("closes out an ended turn whose job runs again later without a second turn_terminal", async () => {
+    await farm.addWorker();
+    const accepted = await submit(farm.url, { input: "hello" });
+    await waitForTurn(farm.url, accepted.turn_id);
+    await waitForEvents(
+      farm.url,
+      accepted.turn_id,
+      (events) => events.at(-1)?.type === "turn_terminal",
+    );
+    // Long after the end: the step hash is gone and the job runs once more (e.g. after a crash
+    // between storing the outcome and completing the job, recovered late).
+    await farm.redis.del(`${farm.config.redis.prefix}:t:${accepted.turn_id}:steps`);
+    const queue = farm.api.context.queue;
+    await (await queue.getJob(accepted.turn_id))?.remove();
+    await queue.add(
+      "turn",
+      { turnId: accepted.turn_id, sessionId: accepted.session_id, userId: "anonymous" },
+      { jobId: accepted.turn_id },
+    );
+    const job = await queue.getJob(accepted.turn_id);
+    for (let i = 0; i < 200 && !(await job?.isCompleted()); i++) await sleep(20);
+    expect(await job?.isCompleted()).to.equal(true);
     expectCleanLog(await allTurnEvents(farm.url, accepted.turn_id));
   });
 });

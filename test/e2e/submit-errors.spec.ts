@@ -185,6 +185,24 @@ describe("submit: idempotency and bad input (end to end)", () => {
       expect((tool.body.error.details as { field: string }[])[0]?.field).to.equal("tools");
     });
 
+    it("hostile shapes → 400, never a 500: deep nesting, names inherited from Object", async () => {
+      const depth = 20_000;
+      const nested = await post(
+        `{"input":"x","metadata":{"deep":${"[".repeat(depth)}"leaf"${"]".repeat(depth)}}}`,
+      );
+      expect(nested.status).to.equal(400);
+      expect((nested.body.error.details as { field: string }[])[0]?.field).to.equal("metadata");
+      for (const model of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+        const reply = await post({ input: "x", model });
+        expect(reply.status, model).to.equal(400);
+        expect(reply.body.error.details).to.deep.include({
+          field: "model",
+          code: "unknown_model",
+          message: `unknown model "${model}"; configured: sim`,
+        });
+      }
+    });
+
     it("another user's session → 404, without revealing it exists", async () => {
       const owned = await submit(farm.url, { input: "mine", user_id: "owner" });
       const reply = await post({

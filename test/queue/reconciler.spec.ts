@@ -252,4 +252,52 @@ describe("Reconciler", () => {
     );
     expect(repaired).to.equal(1);
   });
+
+  it("re-admits a stale turn whose job completed without ending it", async () => {
+    const turn = await storedTurn(STALE_AGE_MS);
+    await admission.admit(turn);
+    const worker = new Worker<TurnJobData>(TURN_QUEUE_NAME, async () => "abandoned", {
+      connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }),
+      prefix: keys.bullPrefix,
+    });
+    await once(worker, "completed");
+    await worker.close();
+    expect(await (await queue.getJob(turn.id))?.getState()).to.equal("completed");
+
+    expect(await reconciler().pass()).to.equal(1);
+    expect(await (await queue.getJob(turn.id))?.getState()).to.equal("waiting");
+  });
+
+  it("pages through more stale turns than one batch, across passes", async () => {
+    const turns = [];
+    for (let i = 0; i < 130; i++) turns.push(await storedTurn(STALE_AGE_MS + i));
+    const first = reconciler();
+    expect(await first.pass()).to.equal(130);
+    for (const turn of turns) expect(await queue.getJob(turn.id), turn.id).to.not.equal(undefined);
+  });
+
+  it("purges expired idempotency records on each pass", async () => {
+    const turn = {
+      id: uniqueId("turn"),
+      sessionId: uniqueId("sess"),
+      userId: "user-r",
+      input: "hi",
+      model: "sim",
+      tools: [],
+      metadata: null,
+      createdAt: Date.now(),
+    };
+    await store.createTurn(turn, { key: "k-old", requestHash: "h", expiresAt: Date.now() - 1 });
+    expect(await store.purgeExpiredIdempotency(Date.now())).to.equal(1);
+    await store.createTurn(
+      { ...turn, id: uniqueId("turn") },
+      {
+        key: "k-old-2",
+        requestHash: "h",
+        expiresAt: Date.now() - 1,
+      },
+    );
+    await reconciler().pass();
+    expect(await store.purgeExpiredIdempotency(Date.now())).to.equal(0);
+  });
 });

@@ -4,8 +4,9 @@
  *
  * Invariants:
  * - every write of more than one row runs in one IMMEDIATE transaction: the write lock is taken
- *   up front, so a transaction never reads a snapshot another process then invalidates, and
- *   concurrent writers queue on `busy_timeout` instead of failing;
+ *   up front, so a transaction never reads a snapshot another process then invalidates; a
+ *   write that finds the lock taken is retried asynchronously (`busy-retry.ts`), so concurrent
+ *   writers queue without failing and without blocking the event loop;
  * - at most one turn exists per (user, idempotency key) while the key is live, also across
  *   processes: the claim is checked and written inside the same transaction, and the primary
  *   key on `idempotency` backs that up;
@@ -22,6 +23,7 @@ import {
   type SessionRecord,
   type Store,
   type StoredEvent,
+  type TurnCursor,
   type TurnOutcome,
   type TurnRecord,
 } from "../port.js";
@@ -116,8 +118,14 @@ export class SqliteStore implements Store {
     return this.sql.listSessionTurns.all(sessionId, limit).map(turnFromRow);
   }
 
-  async listStaleTurns(before: number, limit: number): Promise<TurnRecord[]> {
-    return this.sql.listStaleTurns.all(before, limit).map(turnFromRow);
+  async listStaleTurns(before: number, limit: number, after?: TurnCursor): Promise<TurnRecord[]> {
+    const rows = this.sql.listStaleTurns.all(
+      before,
+      after?.createdAt ?? Number.MIN_SAFE_INTEGER,
+      after?.id ?? "",
+      limit,
+    );
+    return rows.map(turnFromRow);
   }
 
   async appendEvents(events: StoredEvent[]): Promise<number> {

@@ -82,9 +82,10 @@ export function prepareStatements(db: Database.Database) {
     listSessionTurns: db.prepare<[string, number], TurnRow>(
       `SELECT * FROM turns WHERE session_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
     ),
-    listStaleTurns: db.prepare<[number, number], TurnRow>(
+    listStaleTurns: db.prepare<[number, number, string, number], TurnRow>(
       `SELECT * FROM turns
         WHERE status IN (${NON_TERMINAL_SQL}) AND created_at < ?
+          AND (created_at, id) > (?, ?)
         ORDER BY created_at, id
         LIMIT ?`,
     ),
