@@ -89,6 +89,26 @@ describe("turn lifecycle (end to end)", () => {
     expect(again.frames.map((f) => f.id)).to.deep.equal(ids);
   });
 
+  it("replays a streaming submit with the same Idempotency-Key as the same turn's stream", async () => {
+    const send = () =>
+      fetch(`${farm.url}/v1/turns`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "text/event-stream",
+          "idempotency-key": "stream-replay-1",
+        },
+        body: JSON.stringify({ input: "hello", user_id: "streamer-2" }),
+      });
+    const first = await send();
+    const firstText = await first.text();
+    const second = await send();
+    expect(second.status).to.equal(200);
+    expect(second.headers.get("idempotent-replayed")).to.equal("true");
+    expect(second.headers.get("x-turn-id")).to.equal(first.headers.get("x-turn-id"));
+    expect(await second.text()).to.equal(firstText);
+  });
+
   it("keeps the session's history: a second turn sees the first one's messages", async () => {
     const first = await submit(farm.url, { input: "please list the files", user_id: "bob" });
     const firstTurn = await waitForTurn(farm.url, first.turn_id);
