@@ -18,7 +18,7 @@ import { Reconciler, type ReconcilerOptions } from "../../src/queue/reconciler.j
 import { SessionLeases } from "../../src/queue/session-lease.js";
 import { createTurnQueue, TURN_QUEUE_NAME, type TurnJobData } from "../../src/queue/turn-queue.js";
 import { type RedisKeys, redisKeys } from "../../src/redis/keys.js";
-import type { TurnRecord } from "../../src/store/port.js";
+import type { IdempotencyClaim, TurnRecord } from "../../src/store/port.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { deleteKeys, REDIS_URL } from "../helpers/farm.js";
 import { testPrefix, uniqueId } from "./helpers.js";
@@ -87,8 +87,11 @@ describe("Reconciler", () => {
     return new Reconciler(redis, store, queue, admission, failTurn, options, logger);
   }
 
-  /** A queued turn in the store, created `ageMs` ago. */
-  async function storedTurn(ageMs: number): Promise<TurnRecord> {
+  /** A queued turn in the store, created `ageMs` ago (with an idempotency claim, if given). */
+  async function storedTurn(
+    ageMs: number,
+    claim: IdempotencyClaim | null = null,
+  ): Promise<TurnRecord> {
     const result = await store.createTurn(
       {
         id: uniqueId("turn"),
@@ -100,7 +103,7 @@ describe("Reconciler", () => {
         metadata: null,
         createdAt: Date.now() - ageMs,
       },
-      null,
+      claim,
     );
     if (result.kind !== "created") throw new Error(`turn not created: ${result.kind}`);
     return result.turn;
@@ -277,26 +280,10 @@ describe("Reconciler", () => {
   });
 
   it("purges expired idempotency records on each pass", async () => {
-    const turn = {
-      id: uniqueId("turn"),
-      sessionId: uniqueId("sess"),
-      userId: "user-r",
-      input: "hi",
-      model: "sim",
-      tools: [],
-      metadata: null,
-      createdAt: Date.now(),
-    };
-    await store.createTurn(turn, { key: "k-old", requestHash: "h", expiresAt: Date.now() - 1 });
+    const expired = (key: string) => ({ key, requestHash: "h", expiresAt: Date.now() - 1 });
+    await storedTurn(0, expired("k-old"));
     expect(await store.purgeExpiredIdempotency(Date.now())).to.equal(1);
-    await store.createTurn(
-      { ...turn, id: uniqueId("turn") },
-      {
-        key: "k-old-2",
-        requestHash: "h",
-        expiresAt: Date.now() - 1,
-      },
-    );
+    await storedTurn(0, expired("k-old-2"));
     await reconciler().pass();
     expect(await store.purgeExpiredIdempotency(Date.now())).to.equal(0);
   });
