@@ -62,10 +62,6 @@ export class TurnJobRunner {
 
   constructor(private readonly services: TurnServices) {}
 
-  get activeCount(): number {
-    return this.active.size;
-  }
-
   /** Aborts every running turn so it is handed back to the queue (graceful shutdown). */
   handBackAll(): void {
     for (const abort of this.active.values()) abort("shutdown");

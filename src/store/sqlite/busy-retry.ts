@@ -8,7 +8,7 @@
 const FIRST_WAIT_MS = 0.5;
 const MAX_WAIT_MS = 8;
 /** Give up (and let the caller answer 503) after this long: the lock holder is stuck. */
-export const BUSY_GIVE_UP_MS = 5_000;
+const BUSY_GIVE_UP_MS = 5_000;
 
 export async function retryWhileBusy<T>(operation: () => T): Promise<T> {
   const deadline = Date.now() + BUSY_GIVE_UP_MS;

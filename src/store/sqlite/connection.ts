@@ -16,7 +16,7 @@ import Database from "better-sqlite3";
 import { applySchema } from "./schema.js";
 
 /** How long opening the file waits for another process's lock before failing with SQLITE_BUSY. */
-export const SQLITE_OPEN_BUSY_TIMEOUT_MS = 5_000;
+const SQLITE_OPEN_BUSY_TIMEOUT_MS = 5_000;
 /** After opening: the longest a statement blocks the thread before reporting SQLITE_BUSY. */
 export const SQLITE_BUSY_TIMEOUT_MS = 1;
 
