@@ -52,7 +52,8 @@ const ExecuteCommandInput = z.object({
 });
 type ExecuteCommandArgs = z.infer<typeof ExecuteCommandInput>;
 
-interface CommandResult {
+/** The `data` of an `execute_command` result. */
+export interface CommandResult {
   exit_code: number;
   stdout: string;
   stderr: string;

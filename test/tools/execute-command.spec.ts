@@ -3,18 +3,9 @@ import { access, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
-import { executeCommandTool } from "../../src/tools/execute-command.js";
+import { type CommandResult, executeCommandTool } from "../../src/tools/execute-command.js";
 import type { ToolContext, ToolLimits } from "../../src/tools/tool.js";
 import { contextFor, makeWorkspace, runTool, type TempWorkspace } from "./helpers.js";
-
-interface CommandData {
-  exit_code: number;
-  stdout: string;
-  stderr: string;
-  timed_out: boolean;
-  aborted: boolean;
-  duration_ms: number;
-}
 
 /** A background child writes its marker file this long after it starts. */
 const MARKER_DELAY_S = 2;
@@ -50,7 +41,7 @@ describe("tools/execute_command", function () {
     expect(out).to.not.have.property("error");
     expect(out.exit_code).to.equal(0);
     expect(out.truncated).to.equal(false);
-    const data = out.data as CommandData;
+    const data = out.data as CommandResult;
     expect(data).to.include({
       exit_code: 0,
       stdout: "hello\nno newline",
@@ -82,7 +73,7 @@ describe("tools/execute_command", function () {
         command:
           'pwd; echo "$HOME"; echo "$TMPDIR"; echo "$LANG"; test -d "$TMPDIR" && echo tmp-ok; cat; env',
       });
-      const lines = (out.data as CommandData).stdout.split("\n");
+      const lines = (out.data as CommandResult).stdout.split("\n");
       expect(lines.slice(0, 5)).to.deep.equal([
         ws.root,
         ws.root,
@@ -112,7 +103,7 @@ describe("tools/execute_command", function () {
       withLimits({ commandOutputMaxBytes: cap }),
     );
     const expected = `${full.slice(0, cap / 2)}\n…[${full.length - cap} bytes omitted]…\n${full.slice(-cap / 2)}`;
-    const data = out.data as CommandData;
+    const data = out.data as CommandResult;
     expect(data.stdout).to.equal(expected);
     expect(data.stderr).to.equal(expected);
     expect(out.ok).to.equal(true);
@@ -124,7 +115,7 @@ describe("tools/execute_command", function () {
       { command: "printf '%0100d' 0" },
       withLimits({ commandOutputMaxBytes: 100 }),
     );
-    expect((out.data as CommandData).stdout).to.equal("0".repeat(100));
+    expect((out.data as CommandResult).stdout).to.equal("0".repeat(100));
     expect(out.truncated).to.equal(false);
   });
 
@@ -133,7 +124,7 @@ describe("tools/execute_command", function () {
       command: `${backgroundWriter("timeout-marker")} echo started; sleep 30`,
       timeout_ms: 1000,
     });
-    const data = out.data as CommandData;
+    const data = out.data as CommandResult;
     expect(out.ok).to.equal(false);
     expect(out.error).to.equal("timed out after 1000 ms");
     expect(data).to.include({ timed_out: true, aborted: false, stdout: "started\n" });
@@ -153,7 +144,7 @@ describe("tools/execute_command", function () {
   it("kills background children left behind when the shell exits", async () => {
     const out = await exec({ command: `${backgroundWriter("leftover-marker")} echo done` });
     expect(out.ok).to.equal(true);
-    expect((out.data as CommandData).stdout).to.equal("done\n");
+    expect((out.data as CommandResult).stdout).to.equal("done\n");
     await sleep(MARKER_WAIT_MS);
     expect(await exists(path.join(ws.root, "leftover-marker"))).to.equal(false);
   });
@@ -166,8 +157,8 @@ describe("tools/execute_command", function () {
       command: `setsid sh -c 'sleep ${escapeS}; touch escaped-marker' & sleep 0.5; echo detached`,
     });
     expect(out.ok).to.equal(true);
-    expect((out.data as CommandData).stdout).to.equal("detached\n");
-    expect((out.data as CommandData).duration_ms).to.be.below(escapeS * 1000);
+    expect((out.data as CommandResult).stdout).to.equal("detached\n");
+    expect((out.data as CommandResult).duration_ms).to.be.below(escapeS * 1000);
     // The marker proves the child really escaped and kept the pipe open all along.
     const marker = path.join(ws.root, "escaped-marker");
     for (let i = 0; i < 40 && !(await exists(marker)); i++) await sleep(250);
@@ -179,7 +170,7 @@ describe("tools/execute_command", function () {
     const ctx = contextFor(ws.root, { signal: controller.signal });
     setTimeout(() => controller.abort(), 300);
     const out = await exec({ command: `${backgroundWriter("abort-marker")} sleep 30` }, ctx);
-    const data = out.data as CommandData;
+    const data = out.data as CommandResult;
     expect(out.ok).to.equal(false);
     expect(out.error).to.equal("aborted");
     expect(data).to.include({ aborted: true, timed_out: false });
@@ -207,7 +198,7 @@ describe("tools/execute_command", function () {
       { command: "echo $$" },
       contextFor(ws.root, { signal: controller.signal }),
     );
-    const pid = Number((out.data as CommandData).stdout.trim());
+    const pid = Number((out.data as CommandResult).stdout.trim());
     expect(pid).to.be.greaterThan(0);
     // A zombie would still answer signal 0.
     expect(() => process.kill(pid, 0))
