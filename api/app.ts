@@ -5,6 +5,7 @@ import express, { type Express } from "express";
 import { httpRequestDuration } from "../src/obs/metrics.js";
 import type { ApiContext } from "./context.js";
 import { errorHandler, routeNotFound } from "./errors.js";
+import { adminRoutes } from "./routes/admin.js";
 import { healthRoutes } from "./routes/health.js";
 import { sessionRoutes } from "./routes/sessions.js";
 import { turnRoutes } from "./routes/turns.js";
@@ -29,6 +30,7 @@ export function createApp(ctx: ApiContext): Express {
   app.use(healthRoutes(ctx));
   app.use(turnRoutes(ctx));
   app.use(sessionRoutes(ctx));
+  app.use(adminRoutes(ctx));
   app.use(routeNotFound);
   app.use(errorHandler(ctx.logger));
   return app;

@@ -3,15 +3,24 @@
  */
 import type { Queue } from "bullmq";
 import type { LiveHub } from "../src/events/live-hub.js";
-import type { Admission } from "../src/queue/admission.js";
+import type { ModelBudget } from "../src/llm/model-budget.js";
 import type { SessionLeases } from "../src/queue/session-lease.js";
 import type { TurnJobData } from "../src/queue/turn-queue.js";
 import type { Foundation } from "../src/roles/foundation.js";
+import type { Admission } from "../src/scheduler/admission.js";
+import type { Dispatcher } from "../src/scheduler/dispatcher.js";
+import type { FairQueue } from "../src/scheduler/fair-queue.js";
+import type { Scheduler } from "../src/scheduler/scheduler.js";
 import type { ToolCatalog } from "../src/tools/catalog.js";
 
 export interface ApiContext extends Foundation {
   liveHub: LiveHub;
   admission: Admission;
+  scheduler: Scheduler;
+  /** Read here for the admin view; workers take from it. */
+  budget: ModelBudget;
+  fair: FairQueue;
+  dispatcher: Dispatcher;
   leases: SessionLeases;
   queue: Queue<TurnJobData>;
   tools: ToolCatalog;

@@ -5,12 +5,13 @@
 import type { AddressInfo } from "node:net";
 import type { FarmConfig } from "../src/config/schema.js";
 import { LiveHub } from "../src/events/live-hub.js";
+import { ModelBudget } from "../src/llm/model-budget.js";
 import type { Logger } from "../src/obs/logger.js";
-import { Admission } from "../src/queue/admission.js";
 import { SessionLeases } from "../src/queue/session-lease.js";
 import { createTurnQueue } from "../src/queue/turn-queue.js";
 import { createRedis } from "../src/redis/connection.js";
 import { buildFoundation, closeFoundation } from "../src/roles/foundation.js";
+import { buildScheduler } from "../src/scheduler/scheduler.js";
 import { BUILTIN_TOOLS } from "../src/tools/builtin.js";
 import { ToolCatalog } from "../src/tools/catalog.js";
 import { createApp } from "./app.js";
@@ -33,10 +34,15 @@ export async function startApi(config: FarmConfig, logger: Logger): Promise<Runn
     foundation.keys,
     config.worker.sessionLeaseTtlMs,
   );
+  const scheduler = buildScheduler(foundation, queue);
   const context: ApiContext = {
     ...foundation,
     liveHub: await LiveHub.start(subscriber, foundation.keys),
-    admission: new Admission(queue, leases),
+    admission: scheduler.admission,
+    scheduler,
+    budget: new ModelBudget(foundation.redis, config.redis.prefix, config.models),
+    fair: scheduler.fair,
+    dispatcher: scheduler.dispatcher,
     leases,
     queue,
     tools: new ToolCatalog(BUILTIN_TOOLS),
@@ -63,6 +69,7 @@ export async function startApi(config: FarmConfig, logger: Logger): Promise<Runn
         // Event streams never end on their own; close them so shutdown does not hang.
         setTimeout(() => server.closeAllConnections(), 1_000).unref();
       });
+      await scheduler.dispatcher.stop();
       await queue.close();
       await Promise.all(
         [subscriber, queueConnection].map((c) => c.quit().catch(() => c.disconnect())),

@@ -55,7 +55,11 @@ export function turnRoutes(ctx: ApiContext): Router {
     const turn = await findTurn(ctx, req.params.id);
     const cancelRequested =
       !isTerminal(turn.status) && (await isCancelRequested(ctx.redis, ctx.keys, turn.id));
-    res.json(toTurnView(turn, await turnLastSeq(ctx.redis, ctx.keys, turn), cancelRequested));
+    const position =
+      turn.status === "queued" ? ((await ctx.scheduler.positions.of(turn.id)) ?? 0) : null;
+    res.json(
+      toTurnView(turn, await turnLastSeq(ctx.redis, ctx.keys, turn), cancelRequested, position),
+    );
   });
 
   router.post("/v1/turns/:id/cancel", async (req, res) => {

@@ -29,10 +29,36 @@ export const ModelConfigSchema = z.object({
   idleTimeoutMs: positiveInt.default(60_000),
   /** Retries after the first attempt for transient failures (429, 5xx, network, hang). */
   maxRetries: nonNegativeInt.default(4),
-  /** Upper bound on one backoff wait, also when a provider's Retry-After asks for more. */
+  /**
+   * Upper bound on one backoff wait after a failed call. A 429's Retry-After is honoured in full
+   * (it holds the model for every worker; long holds park the turn, see worker.modelWaitMaxMs).
+   */
   maxRetryDelayMs: positiveInt.default(20_000),
+  /**
+   * Calls per minute all workers together may start, below the provider's own limit so calls
+   * are held before they earn a 429. Unset: unlimited.
+   */
+  requestsPerMinute: positiveInt.optional(),
+  /**
+   * Tokens (prompt + output: estimated when a call starts, corrected when it ends) per minute
+   * across all workers. Unset: unlimited.
+   */
+  tokensPerMinute: positiveInt.optional(),
+  /** Calls to this model in flight at once across all workers. Unset: unlimited. */
+  maxConcurrency: positiveInt.optional(),
 });
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+
+/** A class of users: its share of dispatch and its own limits (unset → the scheduler's defaults). */
+export const TierSchema = z.object({
+  /** Relative share of dispatch while users compete: weight 2 gets twice the turns of weight 1. */
+  weight: z.coerce.number().positive().max(1_000).default(1),
+  maxRunningPerUser: positiveInt.optional(),
+  maxQueuedPerUser: positiveInt.optional(),
+});
+export type TierConfig = z.infer<typeof TierSchema>;
+
+export const DEFAULT_TIER = "default";
 
 export const SIM_MODEL_NAME = "sim";
 
@@ -69,6 +95,11 @@ export const ConfigSchema = z.object({
       maxBodyBytes: positiveInt.default(8 * 1024 * 1024),
       sseHeartbeatMs: positiveInt.default(15_000),
       idempotencyTtlS: positiveInt.default(86_400),
+      /**
+       * Bearer token for `/v1/admin/*`. Unset: those routes answer only clients on this host
+       * (loopback), so a fresh install does not expose who is queueing what.
+       */
+      adminToken: z.string().min(16, "use at least 16 characters").optional(),
       /** How long `POST …/cancel` waits for a running turn to reach its terminal state. */
       cancelWaitMs: nonNegativeInt.default(2_000),
     })
@@ -87,8 +118,60 @@ export const ConfigSchema = z.object({
       shutdownGraceMs: positiveInt.default(25_000),
       /** The per-session lease of a running turn; renewed every third of it. */
       sessionLeaseTtlMs: positiveInt.default(30_000),
+      /**
+       * Longest a turn waits in a worker slot for a model's budget (rate limits, a provider's
+       * 429); a longer wait hands the turn back to the queue until the budget returns.
+       */
+      modelWaitMaxMs: nonNegativeInt.default(2_000),
+      /** How often one worker (farm-wide) repairs stuck turns, slots and counters. */
+      reconcileIntervalMs: positiveInt.default(30_000),
+      /** Turns younger than this may still be mid-submit; the repair leaves them alone. */
+      reconcileMinAgeMs: positiveInt.default(60_000),
+      /** A turn held back by a model's limits this long in total fails with `rate_limited`. */
+      modelDeferMaxMs: positiveInt.default(600_000),
     })
     .prefault({}),
+  scheduler: z
+    .object({
+      /** Turns of one user dispatched or running at once, across all workers. */
+      maxRunningPerUser: positiveInt.default(4),
+      /** Turns of one user waiting for dispatch; more is refused with 429. */
+      maxQueuedPerUser: positiveInt.default(100),
+      tiers: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), TierSchema).default({}),
+      /** user id → tier name; users not listed are in `defaultTier`. */
+      userTiers: z.record(z.string(), z.string()).default({}),
+      defaultTier: z.string().default(DEFAULT_TIER),
+      /** Overload: more turns than this waiting for dispatch → new turns get 503. */
+      overloadQueueDepth: positiveInt.default(10_000),
+      /** Overload: a dispatchable turn has waited for a worker longer than this → 503. */
+      overloadWaitMs: positiveInt.default(60_000),
+      /** Retry-After sent with a 429 (user queue full) and a 503 (overload). */
+      userQueueFullRetryAfterS: positiveInt.default(5),
+      overloadRetryAfterS: positiveInt.default(15),
+      /** Turns dispatched beyond the free worker slots, so a worker never waits for dispatch. */
+      dispatchPrefetch: nonNegativeInt.default(4),
+      /** Safety-net dispatch pass of every worker (dispatch is normally triggered by events). */
+      dispatchTickMs: positiveInt.default(500),
+    })
+    .prefault({})
+    .superRefine((s, ctx) => {
+      for (const [user, tier] of Object.entries(s.userTiers)) {
+        if (!Object.hasOwn(s.tiers, tier) && tier !== DEFAULT_TIER) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["userTiers", user],
+            message: `unknown tier "${tier}"; defined: ${[DEFAULT_TIER, ...Object.keys(s.tiers)].join(", ")}`,
+          });
+        }
+      }
+      if (!Object.hasOwn(s.tiers, s.defaultTier) && s.defaultTier !== DEFAULT_TIER) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["defaultTier"],
+          message: `unknown tier "${s.defaultTier}"`,
+        });
+      }
+    }),
   events: z
     .object({
       /** Approximate cap of each session's hot Redis stream (live readers; the store keeps all). */

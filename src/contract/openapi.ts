@@ -3,6 +3,7 @@
  */
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
+import { QueueOverviewSchema } from "./admin.js";
 import { ErrorEnvelopeSchema } from "./errors.js";
 import {
   EventPageQuerySchema,
@@ -51,8 +52,10 @@ function buildDocument() {
       404: error("session_id names a session of another user"),
       413: error("input longer than 1,048,576 chars, or body too large"),
       415: error("body is not application/json"),
+      409: error('on_busy "reject" and the session has a turn queued or running'),
       422: error("Idempotency-Key reused with a different body"),
-      503: error("Redis or the store is unavailable (Retry-After)"),
+      429: error("the user already has its maximum of waiting turns (Retry-After)"),
+      503: error("the farm is overloaded, or Redis or the store is unavailable (Retry-After)"),
     },
   });
   registry.registerPath({
@@ -96,6 +99,18 @@ function buildDocument() {
       200: json(TurnViewSchema, "the turn has ended (cancelled now, or had already finished)"),
       202: json(TurnViewSchema, "cancel requested; the turn is still stopping"),
       404: error("unknown turn"),
+    },
+  });
+  registry.registerPath({
+    method: "get",
+    path: "/v1/admin/queues",
+    summary: "Scheduler state: counts, ages, busiest users, workers, refusals, model budgets",
+    description:
+      "Needs `Authorization: Bearer <ADMIN_TOKEN>` when ADMIN_TOKEN is set; otherwise answers local clients only.",
+    responses: {
+      200: json(QueueOverviewSchema, "the scheduler's state now"),
+      401: error("missing or wrong admin token"),
+      403: error("no admin token configured and the client is not local"),
     },
   });
   registry.registerPath({

@@ -19,6 +19,12 @@ export const SubmitTurnRequestSchema = z
     session_id: SessionIdSchema.optional().describe("omit to start a new session"),
     user_id: UserIdSchema.optional().describe("isolation key for sessions and workspaces"),
     model: z.string().min(1).max(64).optional().describe("a configured model name"),
+    on_busy: z
+      .enum(["enqueue", "reject"])
+      .optional()
+      .describe(
+        'when the session already has a turn queued or running: "enqueue" (default) runs this one after it, "reject" refuses it with 409',
+      ),
     tools: z
       .array(z.string().min(1).max(64))
       .max(MAX_TOOLS)
@@ -89,12 +95,24 @@ export const TurnViewSchema = z
     created_at: z.iso.datetime(),
     started_at: z.iso.datetime().optional(),
     finished_at: z.iso.datetime().optional(),
-    attempt: z.number().int().describe("worker starts so far; above 1 after a crash recovery"),
+    attempt: z
+      .number()
+      .int()
+      .describe(
+        "worker starts so far; above 1 after a crash recovery or a wait for a model's budget",
+      ),
     answer: z.string().optional(),
     stop_reason: z.string().optional(),
     usage: UsageSchema.optional(),
     error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).optional(),
     cancel_requested: z.boolean().optional(),
+    queue_position: z
+      .number()
+      .int()
+      .optional()
+      .describe(
+        "while queued: turns of other users the fair scheduler dispatches before this one (an estimate; 0 once dispatched to a worker queue)",
+      ),
     last_seq: z.number().int().describe("seq of the turn's newest event so far (0 if none)"),
     links: LinksSchema,
   })

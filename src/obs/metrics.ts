@@ -2,7 +2,7 @@
  * The process's Prometheus registry: Node's default metrics plus the farm's own.
  * Labels are bounded: route templates and status codes, never ids.
  */
-import { collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 
 export const metricsRegistry = new Registry();
 collectDefaultMetrics({ register: metricsRegistry });
@@ -12,5 +12,12 @@ export const httpRequestDuration = new Histogram({
   help: "HTTP request duration by route template and status code",
   labelNames: ["method", "route", "status_code"] as const,
   buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [metricsRegistry],
+});
+
+export const admissionRejections = new Counter({
+  name: "farm_admission_rejections_total",
+  help: "Submits refused before anything was stored, by reason (user_queue_full, session_busy, overloaded_*)",
+  labelNames: ["reason"] as const,
   registers: [metricsRegistry],
 });

@@ -1,11 +1,13 @@
 /**
- * Repairs turns that no job will ever finish, so no turn and no session stays stuck:
- * - a turn still queued or running whose job is missing (a submit that died between the store
- *   write and the enqueue, and was never retried), or whose job completed without ending it, is
- *   admitted again;
+ * Repairs turns that no job will ever finish, so no turn, session or user stays stuck:
+ * - a turn still queued or running that the scheduler does not know and that has no job (a
+ *   submit that died between the store write and the admission, never retried), or whose job
+ *   completed without ending it, is admitted again; a dispatched turn whose job vanished gets
+ *   its job back (it keeps its running slot);
  * - a turn whose job failed for good (infrastructure retries used up, stalled too often) ends as
  *   `failed` and its session moves on.
- * It also purges expired idempotency records.
+ * It also runs the scheduler's repair (scheduler-repair.ts) and purges expired idempotency
+ * records.
  *
  * One pass runs per interval across all worker processes (a Redis lock picks the runner). Only
  * turns older than `minAgeMs` are looked at, so a submit still in flight is left alone. Passes
@@ -14,8 +16,10 @@
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "../obs/logger.js";
+import type { Admission } from "../scheduler/admission.js";
+import type { FairQueue } from "../scheduler/fair-queue.js";
+import type { SchedulerRepair } from "../scheduler/scheduler-repair.js";
 import type { Store, TurnCursor, TurnRecord } from "../store/port.js";
-import type { Admission } from "./admission.js";
 import type { TurnJobData } from "./turn-queue.js";
 
 const BATCH = 100;
@@ -27,20 +31,30 @@ export interface ReconcilerOptions {
   lockKey: string;
 }
 
+export interface ReconcilerParts {
+  redis: Redis;
+  store: Store;
+  queue: Queue<TurnJobData>;
+  admission: Admission;
+  fair: FairQueue;
+  schedulerRepair: SchedulerRepair;
+  failTurn: (turn: TurnRecord, reason: string) => Promise<void>;
+  logger: Logger;
+}
+
 export class Reconciler {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<number> | null = null;
   private cursor: TurnCursor | undefined;
 
+  private readonly logger: Logger;
+
   constructor(
-    private readonly redis: Redis,
-    private readonly store: Store,
-    private readonly queue: Queue<TurnJobData>,
-    private readonly admission: Admission,
-    private readonly failTurn: (turn: TurnRecord, reason: string) => Promise<void>,
+    private readonly parts: ReconcilerParts,
     private readonly options: ReconcilerOptions,
-    private readonly logger: Logger,
-  ) {}
+  ) {
+    this.logger = parts.logger;
+  }
 
   start(): void {
     this.timer = setInterval(() => {
@@ -65,7 +79,7 @@ export class Reconciler {
 
   /** One repair pass; returns how many turns it repaired. Exposed for tests and operators. */
   async pass(): Promise<number> {
-    const won = await this.redis.set(
+    const won = await this.parts.redis.set(
       this.options.lockKey,
       String(process.pid),
       "PX",
@@ -76,7 +90,7 @@ export class Reconciler {
     const before = Date.now() - this.options.minAgeMs;
     let repaired = 0;
     for (let page = 0; page < PAGES_PER_PASS; page++) {
-      const stale = await this.store.listStaleTurns(before, BATCH, this.cursor);
+      const stale = await this.parts.store.listStaleTurns(before, BATCH, this.cursor);
       for (const turn of stale) {
         // One turn that cannot be repaired must not keep the others stuck: log it and go on.
         try {
@@ -93,33 +107,45 @@ export class Reconciler {
         stale.length < BATCH || !last ? undefined : { createdAt: last.createdAt, id: last.id };
       if (!this.cursor) break;
     }
-    await this.store.purgeExpiredIdempotency(Date.now());
+    repaired += await this.parts.schedulerRepair.pass();
+    await this.parts.store.purgeExpiredIdempotency(Date.now());
     if (repaired > 0) this.logger.info("reconciler repaired turns", { repaired });
     return repaired;
   }
 
   private async repair(turn: TurnRecord): Promise<boolean> {
-    const job = await this.queue.getJob(turn.id);
+    const { queue, admission, fair } = this.parts;
+    const job = await queue.getJob(turn.id);
     const log = this.logger.child({
       user_id: turn.userId,
       session_id: turn.sessionId,
       turn_id: turn.id,
     });
     if (!job) {
+      const state = await fair.stateOf(turn);
+      // Waiting for its turn, or claimed a moment ago: nothing is lost.
+      if (state === "waiting" || state === "claimed") return false;
+      if (state === "running") {
+        log.warn("dispatched turn had no job; adding it again", { status: turn.status });
+        const data = { turnId: turn.id, sessionId: turn.sessionId, userId: turn.userId };
+        await queue.add("turn", data, { jobId: turn.id });
+        return true;
+      }
       log.warn("turn had no job; admitting it again", { status: turn.status });
-      await this.admission.admit(turn);
+      await admission.admit(turn);
       return true;
     }
     const state = await job.getState();
     if (state === "failed") {
       log.warn("turn's job failed for good; ending the turn", { reason: job.failedReason });
-      await this.failTurn(turn, job.failedReason ?? "the worker failed");
+      await this.parts.failTurn(turn, job.failedReason ?? "the worker failed");
       return true;
     }
     if (state === "completed") {
       log.warn("turn's job completed without ending it; admitting it again");
       await job.remove();
-      await this.admission.admit(turn);
+      if (await fair.release(turn)) log.warn("freed the running slot of the completed job");
+      await admission.admit(turn);
       return true;
     }
     return false;

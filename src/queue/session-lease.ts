@@ -1,8 +1,8 @@
 /**
  * One running turn per session, in submission order.
  *
- * A session's non-terminal turns wait in its order list (oldest first); only the head may take
- * the session lease. The lease (`<turn>:<token>`, with a TTL renewed by the runner) fences event
+ * A session's non-terminal turns wait in its order list (oldest first; the fair scheduler's
+ * admit appends to it); only the head may take the session lease. The lease (`<turn>:<token>`, with a TTL renewed by the runner) fences event
  * appends, so a worker that lost its turn cannot write after the new owner.
  *
  * Invariants:
@@ -27,11 +27,6 @@ if holder and string.sub(holder, 1, #ARGV[1] + 1) ~= ARGV[1] .. ':' then
 end
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'PX', ARGV[3])
 return {'acquired'}
-`;
-
-const ENQUEUE_LUA = `
-if not redis.call('LPOS', KEYS[1], ARGV[1]) then redis.call('RPUSH', KEYS[1], ARGV[1]) end
-return 1
 `;
 
 const RENEW_LUA = `
@@ -62,7 +57,6 @@ export type AcquireResult =
 export type RenewResult = "held" | "lost" | "cancel";
 
 export class SessionLeases {
-  private readonly enqueueScript: RedisScript<number>;
   private readonly acquireScript: RedisScript<string[]>;
   private readonly renewScript: RedisScript<RenewResult>;
   private readonly releaseScript: RedisScript<string | null>;
@@ -72,15 +66,9 @@ export class SessionLeases {
     private readonly keys: RedisKeys,
     private readonly ttlMs: number,
   ) {
-    this.enqueueScript = defineScript(redis, "farmLeaseEnqueue", 1, ENQUEUE_LUA);
     this.acquireScript = defineScript(redis, "farmLeaseAcquire", 3, ACQUIRE_LUA);
     this.renewScript = defineScript(redis, "farmLeaseRenew", 2, RENEW_LUA);
     this.releaseScript = defineScript(redis, "farmLeaseRelease", 2, RELEASE_LUA);
-  }
-
-  /** Puts a turn at the back of its session's order, unless it is already in it. */
-  async enqueue(sessionId: string, turnId: string): Promise<void> {
-    await this.enqueueScript(this.keys.sessionOrder(sessionId), turnId);
   }
 
   /** The current lease value of the session (`<turn>:<token>`), or null when free. */

@@ -5,6 +5,8 @@
  * (rebuilt from the store), hot event streams, leases, cancel flags, queues.
  * Keys are not hash-tagged: the farm needs a single Redis (or a primary), not a cluster.
  */
+import { TURN_QUEUE_NAME } from "../queue/turn-queue.js";
+
 export interface RedisKeys {
   /** BullMQ's own prefix; its keys sit under `<prefix>:bull:<queue>:…`. */
   bullPrefix: string;
@@ -26,6 +28,16 @@ export interface RedisKeys {
   persistStream: string;
   /** Pub/sub channel broadcasting cancel requests to every worker. */
   cancelChannel: string;
+  /**
+   * The fair scheduler's key prefix. Its Lua builds per-user keys from it (`<fair>q:<user>`,
+   * `<fair>run:<user>`…; see src/scheduler/fair-lua.ts), so they are not listed here one by one.
+   */
+  fairPrefix: string;
+  /** `sessionOrder(id)` is `<sessionPrefix><id>:order`; the scheduler's Lua builds it this way. */
+  sessionPrefix: string;
+  /** BullMQ's wait and active lists of the turn queue, which the dispatcher's window counts. */
+  turnQueueWait: string;
+  turnQueueActive: string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -40,5 +52,9 @@ export function redisKeys(prefix: string): RedisKeys {
     turnCancel: (id) => `${prefix}:t:${id}:cancel`,
     persistStream: `${prefix}:events`,
     cancelChannel: `${prefix}:cancel`,
+    fairPrefix: `${prefix}:fair:`,
+    sessionPrefix: `${prefix}:s:`,
+    turnQueueWait: `${prefix}:bull:${TURN_QUEUE_NAME}:wait`,
+    turnQueueActive: `${prefix}:bull:${TURN_QUEUE_NAME}:active`,
   };
 }

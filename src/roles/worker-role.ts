@@ -9,25 +9,24 @@
 import { Worker } from "bullmq";
 import type { FarmConfig } from "../config/schema.js";
 import { ModelClients } from "../llm/chat-stream.js";
+import { ModelBudget } from "../llm/model-budget.js";
 import type { Logger } from "../obs/logger.js";
 import { startMetricsServer } from "../obs/metrics-server.js";
-import { Admission } from "../queue/admission.js";
 import { CancelListener } from "../queue/cancel-signals.js";
 import { Reconciler } from "../queue/reconciler.js";
 import { SessionLeases } from "../queue/session-lease.js";
 import { createTurnQueue, TURN_QUEUE_NAME, type TurnJobData } from "../queue/turn-queue.js";
 import { createRedis } from "../redis/connection.js";
+import { buildScheduler } from "../scheduler/scheduler.js";
+import { SchedulerRepair } from "../scheduler/scheduler-repair.js";
+import { WorkerCapacity } from "../scheduler/worker-capacity.js";
 import { isTerminal, type TurnRecord } from "../store/port.js";
 import { BUILTIN_TOOLS } from "../tools/builtin.js";
 import { ToolCatalog } from "../tools/catalog.js";
 import type { TurnServices } from "../turn/services.js";
 import { TurnJobRunner } from "../turn/turn-job.js";
-import { endTurnOutsideRun } from "../turn/turnover.js";
+import { closeOutEnded, endTurnOutsideRun, releaseAndWakeNext } from "../turn/turnover.js";
 import { buildFoundation, closeFoundation } from "./foundation.js";
-
-const RECONCILE_EVERY_MS = 30_000;
-/** A turn younger than this may still be mid-submit; the reconciler leaves it alone. */
-const RECONCILE_MIN_AGE_MS = 60_000;
 
 export interface RunningWorker {
   worker: Worker<TurnJobData>;
@@ -47,12 +46,16 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
   const queue = createTurnQueue(queueConnection, keys.bullPrefix);
   const leases = new SessionLeases(foundation.redis, keys, config.worker.sessionLeaseTtlMs);
   const clients = new ModelClients(config.models);
+  const scheduler = buildScheduler(foundation, queue);
   const services: TurnServices = {
     ...foundation,
     leases,
     cancels,
     queue,
+    fair: scheduler.fair,
+    dispatcher: scheduler.dispatcher,
     clients,
+    budget: new ModelBudget(foundation.redis, config.redis.prefix, config.models),
     tools: new ToolCatalog(BUILTIN_TOOLS),
   };
   const runner = new TurnJobRunner(services);
@@ -91,21 +94,42 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
       );
   });
 
-  const reconciler = new Reconciler(
-    foundation.redis,
+  const schedulerRepair = new SchedulerRepair(
     foundation.store,
-    queue,
-    new Admission(queue, leases),
-    failTurn,
+    scheduler.fair,
+    scheduler.dispatcher,
     {
-      intervalMs: RECONCILE_EVERY_MS,
-      minAgeMs: RECONCILE_MIN_AGE_MS,
-      lockKey: `${config.redis.prefix}:reconciler`,
+      closeOut: (turn) => closeOutEnded(services, turn, null),
+      drop: (turn) =>
+        turn.sessionId
+          ? releaseAndWakeNext(services, turn, null)
+          : scheduler.fair.release(turn).then(() => undefined),
     },
     logger,
   );
+  const reconciler = new Reconciler(
+    {
+      redis: foundation.redis,
+      store: foundation.store,
+      queue,
+      admission: scheduler.admission,
+      fair: scheduler.fair,
+      schedulerRepair,
+      failTurn,
+      logger,
+    },
+    {
+      intervalMs: config.worker.reconcileIntervalMs,
+      minAgeMs: config.worker.reconcileMinAgeMs,
+      lockKey: `${config.redis.prefix}:reconciler`,
+    },
+  );
   reconciler.start();
   await worker.waitUntilReady();
+  const capacity = new WorkerCapacity(foundation.redis, keys, config.worker.concurrency, logger);
+  await capacity.start();
+  scheduler.dispatcher.startTicking(config.scheduler.dispatchTickMs);
+  await scheduler.dispatcher.kick();
   const metrics = await startMetricsServer(config.worker.metricsPort, config.api.host);
   logger.info("turn worker started", {
     concurrency: config.worker.concurrency,
@@ -118,6 +142,8 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
     reconciler,
     async stop(graceMs = config.worker.shutdownGraceMs) {
       await reconciler.stop();
+      await capacity.stop();
+      await scheduler.dispatcher.stop();
       await metrics.close();
       const closing = worker.close();
       const handBack = setTimeout(() => runner.handBackAll(), graceMs);

@@ -134,6 +134,12 @@ export interface Store {
   getSession(id: string): Promise<SessionRecord | null>;
 
   createTurn(turn: NewTurn, idempotency: IdempotencyClaim | null): Promise<CreateTurnResult>;
+  /** The turn a live idempotency key of the user produced, with the hash of its request. */
+  findIdempotentTurn(
+    userId: string,
+    key: string,
+    now: number,
+  ): Promise<{ turn: TurnRecord; requestHash: string } | null>;
   getTurn(id: string): Promise<TurnRecord | null>;
   setTurnFirstSeq(id: string, seq: number): Promise<void>;
   /** queued/running/waiting_approval → running, attempt + 1, startedAt kept from the first start. Null if terminal or unknown. */

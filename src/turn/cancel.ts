@@ -2,9 +2,10 @@
  * Cancelling a turn from the API, whatever state it is in.
  *
  * - finished: nothing changes (cancel is idempotent);
- * - queued: the cancel flag is set first, then the job is removed; if the removal wins, no worker
- *   will ever run the turn and the API ends it here; if a worker took the job meanwhile, the
- *   flag stops it when it tries to start;
+ * - queued: the cancel flag is set first; a turn still waiting in its user's fair FIFO is taken
+ *   out of it, a dispatched one has its job removed; either way no worker will ever run it and
+ *   the API ends it here; if a worker took the job meanwhile, the flag stops it when it tries to
+ *   start;
  * - running: the flag and the broadcast reach the worker, which aborts the model call and tools.
  * Then the call waits a little for the turn to end so the answer usually shows the final state.
  */
@@ -30,7 +31,10 @@ export async function cancelTurn(deps: CancelDeps, turnId: string): Promise<Turn
   if (isTerminal(turn.status)) return turn;
 
   await requestCancel(deps.redis, deps.keys, turnId);
-  if (turn.status === "queued" && (await removeQueuedJob(deps.queue, turnId))) {
+  if (
+    turn.status === "queued" &&
+    ((await deps.fair.withdraw(turn)) || (await removeQueuedJob(deps.queue, turnId)))
+  ) {
     await endTurnOutsideRun(deps, turn, "cancelled", CANCELLED_BEFORE_START);
   }
   return waitForEnd(deps.store, turn, deps.config.api.cancelWaitMs);

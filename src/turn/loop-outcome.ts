@@ -4,12 +4,14 @@
  * - the lease was lost → abandon (another worker owns the turn now);
  * - the worker is shutting down → hand the turn back to the queue;
  * - the user cancelled → the turn ends `cancelled`;
+ * - the model's budget is not back soon → park the turn until it is (it keeps its place);
  * - the model failed for good → the turn ends `failed` with a code;
  * - anything else is a bug: null, and the caller rethrows.
  */
 import { LeaseLostError } from "../events/appender.js";
 import { LlmError } from "../llm/llm-error.js";
 import type { TurnError } from "../store/port.js";
+import { ModelDeferral } from "./model-gate.js";
 import { TurnAborted } from "./turn-loop.js";
 
 export type AbortReason = "cancel" | "shutdown" | "lease_lost";
@@ -17,6 +19,7 @@ export type AbortReason = "cancel" | "shutdown" | "lease_lost";
 export type EarlyStop =
   | { kind: "abandon" }
   | { kind: "hand_back" }
+  | { kind: "defer"; deferral: ModelDeferral }
   | { kind: "cancelled"; error: TurnError }
   | { kind: "failed"; error: TurnError };
 
@@ -36,6 +39,7 @@ export function classifyEarlyStop(err: unknown, reason: AbortReason | null): Ear
       error: { code: "cancelled", message: "the turn was cancelled", retryable: false },
     };
   }
+  if (err instanceof ModelDeferral) return { kind: "defer", deferral: err };
   if (err instanceof LlmError) {
     return {
       kind: "failed",

@@ -7,17 +7,22 @@
  *   so a resumed attempt that redoes the round cannot record it twice;
  * - a retry after text was already streamed says `reset_output: true`, and clients discard
  *   the partial text of that round;
- * - waits between retries end at once when the turn is aborted.
+ * - waits between retries end at once when the turn is aborted;
+ * - every call first takes the model's shared budget (model-gate.ts); a provider's 429 holds
+ *   the model for every worker and is retried without using up the round's tries, because the
+ *   gate bounds how long a rate-limited model can keep the turn (in place, then parked).
  */
 import type { ContextMessage } from "../context/message.js";
 import type { TurnEmitter } from "../events/turn-emitter.js";
 import type { ChatResult, ModelClients, ToolSpec } from "../llm/chat-stream.js";
 import { LlmError } from "../llm/llm-error.js";
+import { type ModelGate, sleep } from "./model-gate.js";
 
 const FIRST_RETRY_DELAY_MS = 500;
 
 export interface ModelStepInput {
   clients: ModelClients;
+  gate: ModelGate;
   emitter: TurnEmitter;
   signal: AbortSignal;
   model: string;
@@ -35,6 +40,8 @@ export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
   const model = input.clients.config(input.model);
   const maxTries = model.maxRetries + 1;
   let resetNeeded = input.staleDeltas;
+  let failures = 0;
+  let rateLimits = 0;
 
   for (let tryNo = 1; ; tryNo++) {
     const stepBase = `r${round}.a${attempt}.t${tryNo}`;
@@ -50,12 +57,14 @@ export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
       });
       resetNeeded = false;
     }
+    const contextTokens = estimateTokens(input.messages);
     emitter.emit("context_usage", `${stepBase}.context_usage`, {
       model_round: round,
-      context_tokens: estimateTokens(input.messages),
+      context_tokens: contextTokens,
       message_count: input.messages.length,
       max_context: model.contextWindowTokens,
     });
+    const permit = await input.gate.take(input.model, contextTokens, input.signal);
     emitter.emit("progress", `${stepBase}.progress`, { stage: "llm_call", model_round: round });
 
     let streamed = false;
@@ -69,12 +78,31 @@ export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
           emitter.delta(text, stepBase, { model_round: round });
         },
       });
+      await permit.release(result.usage?.total_tokens);
       recordOutput(emitter, round, result);
       return result;
     } catch (err) {
+      // The call's own error matters more than a failed give-back (the slot expires anyway).
+      await permit.release().catch(() => undefined);
       const error = err instanceof LlmError ? err : new LlmError("network", String(err));
-      const willRetry = error.retryable && tryNo < maxTries && !input.signal.aborted;
-      const delayMs = willRetry ? retryDelayMs(tryNo, error, model.maxRetryDelayMs) : 0;
+      const rateLimited = error.kind === "rate_limited";
+      // A 429 holds the model for every worker: the provider's Retry-After in full, else our
+      // own growing backoff. The turn then waits at the gate, which bounds the wait.
+      const holdMs = rateLimited
+        ? Math.max(
+            error.retryAfterMs ?? 0,
+            retryDelayMs(++rateLimits, error, model.maxRetryDelayMs),
+          )
+        : 0;
+      if (rateLimited) await input.gate.coolDown(input.model, holdMs);
+      else failures++;
+      const willRetry =
+        error.retryable && (rateLimited || failures < maxTries) && !input.signal.aborted;
+      const delayMs = !willRetry
+        ? 0
+        : rateLimited
+          ? holdMs
+          : retryDelayMs(failures, error, model.maxRetryDelayMs);
       if (error.kind !== "aborted") {
         emitter.emit("llm_stream_retry", `${stepBase}.retry`, {
           model_round: round,
@@ -88,7 +116,7 @@ export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
         });
       }
       if (!willRetry) throw error;
-      await sleep(delayMs, input.signal);
+      if (!rateLimited) await sleep(delayMs, input.signal);
     }
   }
 }
@@ -123,17 +151,4 @@ export function estimateTokens(messages: ContextMessage[]): number {
     }
   }
   return Math.ceil(chars / 4);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -7,11 +7,14 @@ import type { FarmConfig } from "../config/schema.js";
 import type { EventAppender } from "../events/appender.js";
 import type { EventLog } from "../events/event-log.js";
 import type { ModelClients } from "../llm/chat-stream.js";
+import type { ModelBudget } from "../llm/model-budget.js";
 import type { Logger } from "../obs/logger.js";
 import type { CancelListener } from "../queue/cancel-signals.js";
 import type { SessionLeases } from "../queue/session-lease.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
 import type { RedisKeys } from "../redis/keys.js";
+import type { Dispatcher } from "../scheduler/dispatcher.js";
+import type { FairQueue } from "../scheduler/fair-queue.js";
 import type { Store } from "../store/port.js";
 import type { ToolCatalog } from "../tools/catalog.js";
 
@@ -26,6 +29,9 @@ export interface TurnServices {
   leases: SessionLeases;
   cancels: CancelListener;
   queue: Queue<TurnJobData>;
+  fair: FairQueue;
+  dispatcher: Dispatcher;
   clients: ModelClients;
+  budget: ModelBudget;
   tools: ToolCatalog;
 }

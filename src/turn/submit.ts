@@ -1,8 +1,11 @@
 /**
  * Accepting a turn: validate what the schema cannot (model, tools), apply the idempotency key,
- * store the turn, announce it (`queued`) and admit it to the queue.
+ * pass the admission gate (overload, user queue, busy session), store the turn, announce it
+ * (`queued`) and admit it to the fair scheduler.
  *
  * Invariants:
+ * - a replay (same key, same body) never meets the gate: its turn was accepted already;
+ * - a refused submit stores nothing, so its retry with the same key is judged afresh;
  * - one idempotency key of one user yields one turn, also when requests race (the store's
  *   unique key decides); the same key with another payload is refused with 422;
  * - every step after the store write is idempotent, and a replayed request re-runs them for a
@@ -15,7 +18,8 @@ import { ANONYMOUS_USER, newSessionId, newTurnId } from "../contract/ids.js";
 import type { SubmitTurnRequest, TurnAccepted } from "../contract/turns.js";
 import type { EventAppender } from "../events/appender.js";
 import type { LogEvent } from "../events/event-log.js";
-import type { Admission } from "../queue/admission.js";
+import type { Admission } from "../scheduler/admission.js";
+import type { Reservation } from "../scheduler/admission-gate.js";
 import type { Store, TurnRecord } from "../store/port.js";
 import type { ToolCatalog } from "../tools/catalog.js";
 import { eventTarget } from "./turnover.js";
@@ -84,56 +88,84 @@ export async function submitTurn(
   const userId = request.user_id ?? ANONYMOUS_USER;
   const requestHash = hashRequest(request);
   const now = Date.now();
-  const created = await deps.store.createTurn(
-    {
-      id: newTurnId(),
-      sessionId: request.session_id ?? newSessionId(),
-      userId,
-      input: request.input,
-      model,
-      tools: request.tools ? deps.tools.normalize(request.tools) : deps.tools.names(),
-      metadata: request.metadata ?? null,
-      createdAt: now,
-    },
-    idempotencyKey
-      ? {
-          key: idempotencyKey,
-          requestHash,
-          expiresAt: now + deps.config.api.idempotencyTtlS * 1000,
-        }
-      : null,
-  );
-
-  if (created.kind === "session_forbidden") {
-    // Do not reveal that someone else's session exists.
-    throw new FarmError(
-      404,
-      "not_found",
-      `no session with id "${request.session_id}" for this user`,
-    );
+  if (idempotencyKey !== undefined) {
+    const earlier = await deps.store.findIdempotentTurn(userId, idempotencyKey, now);
+    if (earlier) return replay(deps, earlier.turn, earlier.requestHash === requestHash, hooks);
   }
-  if (created.kind === "replayed" && created.requestHash !== requestHash) {
+  const sessionId = request.session_id ?? null;
+  if (sessionId !== null) {
+    const session = await deps.store.getSession(sessionId);
+    if (session && session.userId !== userId) throw sessionNotFound(sessionId);
+  }
+  const reservation = await deps.admission.reserve(userId, sessionId, request.on_busy ?? "enqueue");
+  try {
+    const created = await deps.store.createTurn(
+      {
+        id: newTurnId(),
+        sessionId: sessionId ?? newSessionId(),
+        userId,
+        input: request.input,
+        model,
+        tools: request.tools ? deps.tools.normalize(request.tools) : deps.tools.names(),
+        metadata: request.metadata ?? null,
+        createdAt: now,
+      },
+      idempotencyKey
+        ? {
+            key: idempotencyKey,
+            requestHash,
+            expiresAt: now + deps.config.api.idempotencyTtlS * 1000,
+          }
+        : null,
+    );
+    if (created.kind === "session_forbidden") throw sessionNotFound(sessionId ?? "");
+    if (created.kind === "replayed") {
+      await deps.admission.cancelReservation(reservation);
+      return replay(deps, created.turn, created.requestHash === requestHash, hooks);
+    }
+    const turn = await announceAndAdmit(deps, created.turn, created.sessionCreated, false, hooks, {
+      reservation,
+    });
+    return { turn, accepted: acceptedOf(turn), replayed: false };
+  } catch (err) {
+    // The reservation is consumed by a successful admit; otherwise give the place back.
+    await deps.admission.cancelReservation(reservation).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** An earlier request with this idempotency key made `turn`: answer as that request did. */
+async function replay(
+  deps: SubmitDeps,
+  turn: TurnRecord,
+  sameRequest: boolean,
+  hooks: SubmitHooks,
+): Promise<SubmitResult> {
+  if (!sameRequest) {
     throw new FarmError(
       422,
       "idempotency_key_reused",
       "this Idempotency-Key was already used with a different request body",
     );
   }
-  const newSession = created.kind === "created" && created.sessionCreated;
-  const turn =
-    created.turn.status === "queued"
-      ? await announceAndAdmit(deps, created.turn, newSession, created.kind === "replayed", hooks)
-      : created.turn;
+  // A turn still queued may come from a request that died before admitting it: finish the job.
+  const current =
+    turn.status === "queued" ? await announceAndAdmit(deps, turn, false, true, hooks, {}) : turn;
+  return { turn: current, accepted: acceptedOf(current), replayed: true };
+}
+
+function acceptedOf(turn: TurnRecord): TurnAccepted {
   return {
-    turn,
-    accepted: {
-      turn_id: turn.id,
-      session_id: turn.sessionId,
-      status: turn.status,
-      links: turnLinks(turn.id),
-    },
-    replayed: created.kind === "replayed",
+    turn_id: turn.id,
+    session_id: turn.sessionId,
+    status: turn.status,
+    links: turnLinks(turn.id),
   };
+}
+
+function sessionNotFound(sessionId: string): FarmError {
+  // Do not reveal that someone else's session exists.
+  return new FarmError(404, "not_found", `no session with id "${sessionId}" for this user`);
 }
 
 async function announceAndAdmit(
@@ -142,6 +174,7 @@ async function announceAndAdmit(
   newSession: boolean,
   replayed: boolean,
   hooks: SubmitHooks,
+  admission: { reservation?: Reservation },
 ): Promise<TurnRecord> {
   // Re-appending on a replay is harmless: the `queued` step key makes it a no-op.
   const { seqs, envelopes } = await deps.appender.appendWithEnvelopes(
@@ -162,7 +195,7 @@ async function announceAndAdmit(
   if (envelope) {
     hooks.onQueued?.(turn, { seq, turnId: turn.id, type: "queued", envelope }, replayed);
   }
-  await deps.admission.admit(turn);
+  await deps.admission.admit(turn, admission.reservation);
   return { ...turn, firstSeq: turn.firstSeq ?? seq };
 }
 

@@ -6,8 +6,11 @@
  * - every way out stops the renewal timer and the cancel watch; every turn-level ending releases
  *   the lease (dropped, or kept in place on hand-back); an infrastructure failure leaves it to
  *   expire or to be taken over by the retry of the same turn;
- * - a turn whose session is busy does not hold a worker slot: its job is delayed and woken by
- *   the turn ahead of it when that one ends;
+ * - a turn whose session is still busy (the scheduler dispatches only a session's head turn, so
+ *   only a lease left by a dead attempt can do this) does not hold a worker slot: its job is
+ *   delayed and retried;
+ * - a turn whose model is out of budget for longer than a short wait is parked (delayed job),
+ *   not kept in a worker slot;
  * - a worker that loses the lease stops writing at once (appends are fenced); if another attempt
  *   of the turn holds the lease it leaves the turn to it, otherwise the job is retried;
  * - only turn-level outcomes end a turn; an infrastructure failure (Redis, store) throws so
@@ -23,6 +26,7 @@ import { isTerminal, type TurnRecord } from "../store/port.js";
 import { ensureWorkspace } from "../tools/workspace.js";
 import { finalizeTurn, type TurnEnding } from "./finalize.js";
 import { type AbortReason, classifyEarlyStop } from "./loop-outcome.js";
+import { type ModelDeferral, ModelGate } from "./model-gate.js";
 import { readTurnRecord } from "./read-record.js";
 import { RecordedTurn } from "./recorded-turn.js";
 import type { TurnServices } from "./services.js";
@@ -35,16 +39,14 @@ import {
   releaseAndWakeNext,
 } from "./turnover.js";
 
-/**
- * A turn waiting for its session is retried this often. Normally the turn ahead wakes it as it
- * ends; this only bounds the wait when that wake-up raced the delay.
- */
+/** A turn that found its session's lease still held (by a dead attempt) retries this often. */
 const SESSION_BUSY_RETRY_MS = 1_000;
 const WORKSPACE_CACHE_ENTRIES = 10_000;
 
 type LoopResult =
   | { kind: "ended"; ending: TurnEnding; history: TurnLoop["completedHistory"] }
   | { kind: "hand_back" }
+  | { kind: "defer"; deferral: ModelDeferral }
   | { kind: "abandon" };
 
 export type TurnJobOutcome =
@@ -80,14 +82,14 @@ export class TurnJobRunner {
     const unwatch = this.services.cancels.watch(turnId, () => abort.fire("cancel"));
     try {
       let acquired = await leases.acquire(sessionId, turnId, randomUUID());
-      if (acquired.kind === "waiting" && (await this.dropIfStale(sessionId, acquired.blocker))) {
+      if (acquired.kind === "waiting" && (await this.dropIfStale(job.data, acquired.blocker))) {
         acquired = await leases.acquire(sessionId, turnId, randomUUID());
       }
       if (acquired.kind === "acquired") {
         return await this.runLeased(job, token, acquired.lease, abort, log);
       }
       const turn = await store.getTurn(turnId);
-      if (!turn) return this.unknownTurn(sessionId, turnId, null);
+      if (!turn) return this.unknownTurn(job.data, null);
       if (isTerminal(turn.status)) {
         await this.closeOut(turn, null, log);
         return "already_finished";
@@ -99,6 +101,7 @@ export class TurnJobRunner {
       }
       log.debug("session busy; turn waits", { blocker: acquired.blocker });
       await job.moveToDelayed(Date.now() + SESSION_BUSY_RETRY_MS, token);
+      void this.services.dispatcher.kick(1);
       throw new DelayedError();
     } finally {
       unwatch();
@@ -107,12 +110,11 @@ export class TurnJobRunner {
 
   /** A job whose turn is not in the store (deleted, or a foreign job): drop it, free the session. */
   private async unknownTurn(
-    sessionId: string,
-    turnId: string,
+    { sessionId, turnId, userId }: TurnJobData,
     lease: string | null,
   ): Promise<TurnJobOutcome> {
     this.services.logger.warn("job for unknown turn dropped", { turn_id: turnId });
-    await this.services.leases.release(sessionId, turnId, lease);
+    await releaseAndWakeNext(this.services, { id: turnId, sessionId, userId }, lease, true);
     return "unknown_turn";
   }
 
@@ -149,7 +151,7 @@ export class TurnJobRunner {
       const turn = await store.markTurnRunning(queued.id, Date.now());
       if (!turn) {
         const ended = await store.getTurn(queued.id);
-        if (!ended) return await this.unknownTurn(queued.sessionId, queued.id, lease);
+        if (!ended) return await this.unknownTurn(job.data, lease);
         await this.closeOut(ended, lease, log);
         return "already_finished";
       }
@@ -162,7 +164,9 @@ export class TurnJobRunner {
       });
       log.info("turn started", { attempt: turn.attempt, resumed: !recorded.isEmpty });
 
-      const run = await this.runLoop(turn, recorded, emitter, abort, log);
+      const run = await this.runLoop(turn, recorded, emitter, abort, log, job.data.deferredSince);
+      if (run.kind === "defer")
+        return await this.park(job, token, turn, lease, emitter, run.deferral);
       if (run.kind === "hand_back") {
         await emitter.flush().catch(() => undefined);
         await leases.release(turn.sessionId, turn.id, lease, true);
@@ -177,7 +181,7 @@ export class TurnJobRunner {
         stop_reason: run.ending.stopReason,
         error_code: run.ending.error?.code,
       });
-      await releaseAndWakeNext(this.services, turn, lease);
+      await releaseAndWakeNext(this.services, turn, lease, true);
       return run.ending.status;
     } catch (err) {
       if (err instanceof LeaseLostError) return await this.abandon(queued, lease, log);
@@ -195,8 +199,9 @@ export class TurnJobRunner {
     emitter: TurnEmitter,
     abort: TurnAbort,
     log: Logger,
+    deferredSince: number | undefined,
   ): Promise<LoopResult> {
-    const { store, config, clients, tools } = this.services;
+    const { store, config, clients, tools, budget } = this.services;
     const loop = new TurnLoop({
       input: turn.input,
       model: turn.model,
@@ -207,6 +212,7 @@ export class TurnJobRunner {
       emitter,
       signal: abort.signal,
       clients,
+      gate: new ModelGate(budget, config.worker.modelWaitMaxMs),
       tools: tools.select(turn.tools),
       toolSpecs: tools.specs(turn.tools),
       workspaceRoot: await this.workspaceOf(turn.userId),
@@ -241,8 +247,54 @@ export class TurnJobRunner {
       if (stop.kind === "failed") {
         return ended({ status: "failed", answer: null, stopReason: "error", error: stop.error });
       }
+      if (stop.kind === "defer") {
+        const parkedMs = Date.now() - (deferredSince ?? Date.now()) + stop.deferral.retryAfterMs;
+        if (parkedMs > config.worker.modelDeferMaxMs) {
+          const error = {
+            code: "rate_limited",
+            message: `model "${turn.model}" stayed over its limits for longer than ${config.worker.modelDeferMaxMs} ms`,
+            retryable: true,
+          };
+          return ended({ status: "failed", answer: null, stopReason: "error", error });
+        }
+      }
       return stop;
     }
+  }
+
+  /**
+   * Parks a turn whose model has no budget for a while: its job waits in BullMQ's delayed set
+   * (so it holds no worker slot and no dispatch window) and the session keeps it at its head.
+   * The turn keeps its user's running slot: it has started and resumes from its log.
+   */
+  private async park(
+    job: Job<TurnJobData>,
+    token: string,
+    turn: TurnRecord,
+    lease: string,
+    emitter: TurnEmitter,
+    deferral: ModelDeferral,
+  ): Promise<never> {
+    emitter.emit("progress", `defer.a${turn.attempt}`, {
+      stage: "waiting_for_model",
+      model: deferral.model,
+      reason: deferral.reason,
+      retry_after_ms: deferral.retryAfterMs,
+    });
+    await emitter.flush();
+    await this.services.leases.release(turn.sessionId, turn.id, lease, true);
+    if (job.data.deferredSince === undefined) {
+      await job.updateData({ ...job.data, deferredSince: Date.now() });
+    }
+    await job.moveToDelayed(Date.now() + deferral.retryAfterMs, token);
+    void this.services.dispatcher.kick(1);
+    this.services.logger.info("turn parked until its model has budget", {
+      turn_id: turn.id,
+      model: deferral.model,
+      reason: deferral.reason,
+      retry_after_ms: deferral.retryAfterMs,
+    });
+    throw new DelayedError();
   }
 
   /** The store says the turn ended; make sure the log says so too and the session moves on. */
@@ -282,10 +334,11 @@ export class TurnJobRunner {
   }
 
   /** True if the blocker is a turn that already ended (or never existed) and was dropped. */
-  private async dropIfStale(sessionId: string, blocker: string): Promise<boolean> {
+  private async dropIfStale({ sessionId, userId }: TurnJobData, blocker: string): Promise<boolean> {
     const turn = blocker ? await this.services.store.getTurn(blocker) : null;
     if (turn && !isTerminal(turn.status)) return false;
-    await this.services.leases.release(sessionId, blocker, null);
+    // A session's turns all belong to its user, so the blocker's slot is this user's too.
+    await releaseAndWakeNext(this.services, { id: blocker, sessionId, userId }, null);
     return true;
   }
 }

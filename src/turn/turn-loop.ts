@@ -13,6 +13,7 @@ import type { TurnEmitter } from "../events/turn-emitter.js";
 import type { ModelClients, ToolSpec } from "../llm/chat-stream.js";
 import type { TurnUsage } from "../store/port.js";
 import type { Tool, ToolLimits } from "../tools/tool.js";
+import type { ModelGate } from "./model-gate.js";
 import { runModelStep } from "./model-step.js";
 import type { RecordedTurn } from "./recorded-turn.js";
 import { runToolStep } from "./tool-step.js";
@@ -28,6 +29,7 @@ export interface TurnLoopInput {
   emitter: TurnEmitter;
   signal: AbortSignal;
   clients: ModelClients;
+  gate: ModelGate;
   tools: ReadonlyMap<string, Tool>;
   toolSpecs: ToolSpec[];
   workspaceRoot: string;
@@ -70,6 +72,7 @@ export class TurnLoop {
         i.recorded.outputs.get(round) ??
         (await runModelStep({
           clients: i.clients,
+          gate: i.gate,
           emitter: i.emitter,
           signal: i.signal,
           model: i.model,

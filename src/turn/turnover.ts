@@ -1,7 +1,6 @@
 /**
  * Handing a session from one turn to the next: free the lease, drop the finished turn from the
- * session's order, and wake the next turn's delayed job so it starts without waiting out its
- * delay. Also: ending a turn no worker runs (cancelled while queued, given up by BullMQ), and
+ * session's order, free the user's running slot and dispatch what became runnable. Also: ending a turn no worker runs (cancelled while queued, given up by BullMQ), and
  * closing out a turn the store already records as ended (recovery).
  *
  * Invariant: a turn gets at most one `turn_terminal`. Step keys guarantee it while the turn's
@@ -14,6 +13,8 @@ import type { EventLog } from "../events/event-log.js";
 import { TurnEmitter } from "../events/turn-emitter.js";
 import type { SessionLeases } from "../queue/session-lease.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
+import type { Dispatcher } from "../scheduler/dispatcher.js";
+import type { FairQueue, TurnRef } from "../scheduler/fair-queue.js";
 import type { Store, TurnError, TurnRecord } from "../store/port.js";
 import { announceTerminal, finalizeTurn } from "./finalize.js";
 import { readTurnRecord } from "./read-record.js";
@@ -25,18 +26,24 @@ export interface TurnoverDeps {
   eventLog: EventLog;
   leases: SessionLeases;
   queue: Queue<TurnJobData>;
+  fair: FairQueue;
+  dispatcher: Dispatcher;
 }
 
+/**
+ * The turn has ended (or is dropped): free its session for the next turn, free its user's
+ * running slot, and dispatch what that made runnable. `freeingSlot` says the caller still
+ * occupies a worker slot it is about to give up, so dispatch may count it as free.
+ */
 export async function releaseAndWakeNext(
-  deps: Pick<TurnoverDeps, "leases" | "queue">,
-  turn: TurnRecord,
+  deps: Pick<TurnoverDeps, "leases" | "fair" | "dispatcher">,
+  turn: TurnRef,
   lease: string | null,
+  freeingSlot = false,
 ): Promise<void> {
-  const next = await deps.leases.release(turn.sessionId, turn.id, lease);
-  if (!next) return;
-  const job = await deps.queue.getJob(next);
-  // Promotion can lose a race with the job's own delay expiring; either way it runs.
-  if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
+  await deps.leases.release(turn.sessionId, turn.id, lease);
+  await deps.fair.release(turn);
+  await deps.dispatcher.kick(freeingSlot ? 1 : 0);
 }
 
 /** An emitter for a turn that is not (or no longer) run under a lease. */

@@ -13,7 +13,12 @@ export function turnLinks(turnId: string) {
 
 const iso = (ms: number | null) => (ms === null ? undefined : new Date(ms).toISOString());
 
-export function toTurnView(turn: TurnRecord, lastSeq: number, cancelRequested = false): TurnView {
+export function toTurnView(
+  turn: TurnRecord,
+  lastSeq: number,
+  cancelRequested = false,
+  queuePosition: number | null = null,
+): TurnView {
   return {
     turn_id: turn.id,
     session_id: turn.sessionId,
@@ -29,6 +34,9 @@ export function toTurnView(turn: TurnRecord, lastSeq: number, cancelRequested = 
     ...(turn.usage ? { usage: turn.usage } : {}),
     ...(turn.error ? { error: turn.error } : {}),
     ...(cancelRequested && !isTerminal(turn.status) ? { cancel_requested: true } : {}),
+    ...(turn.status === "queued" && queuePosition !== null
+      ? { queue_position: queuePosition }
+      : {}),
     last_seq: lastSeq,
     links: turnLinks(turn.id),
   };

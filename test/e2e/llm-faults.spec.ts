@@ -10,7 +10,8 @@ describe("LLM faults (end to end)", () => {
   let farm: TestFarm;
 
   before(async () => {
-    farm = await TestFarm.start();
+    // Waits in a worker slot up to 300 ms; a model held longer parks the turn, 2 s at most.
+    farm = await TestFarm.start({ env: { MODEL_WAIT_MAX_MS: "300", MODEL_DEFER_MAX_MS: "2000" } });
   });
   after(async () => {
     await farm.stop();
@@ -28,8 +29,8 @@ describe("LLM faults (end to end)", () => {
     const retries = events.filter((e) => e.type === "llm_stream_retry");
     expect(retries).to.have.length(1);
     expect(retries[0]?.data).to.include({ reason: "rate_limited", will_retry: true, attempt: 1 });
-    // Retry-After asked for 1 s; the test model caps any wait at 200 ms.
-    expect(retries[0]?.data.delay_ms).to.equal(200);
+    // Retry-After asked for 1 s: the model is held that long for every worker, in full.
+    expect(retries[0]?.data.delay_ms).to.equal(1_000);
   });
 
   it("500 on every attempt → failed with llm_unavailable after the configured retries", async () => {
@@ -69,10 +70,15 @@ describe("LLM faults (end to end)", () => {
     expect(retries.map((e) => e.data.will_retry)).to.deep.equal([false]);
   });
 
-  it("a model answering 429 forever → failed, retryable, within the retry budget", async () => {
-    const { turn } = await run("[[sim fault=429 retry_after_s=0]] hello");
+  it("a model answering 429 forever → parked, then failed rate_limited after MODEL_DEFER_MAX_MS", async () => {
+    const { turn, events } = await run("[[sim fault=429 retry_after_s=0]] hello");
     expect(turn.status).to.equal("failed");
-    expect(turn.error?.code).to.equal("llm_unavailable");
+    expect(turn.error).to.deep.include({ code: "rate_limited", retryable: true });
+    const parked = events.filter(
+      (e) => e.type === "progress" && e.data.stage === "waiting_for_model",
+    );
+    expect(parked.length, "parked at least once").to.be.greaterThan(0);
+    expect(parked[0]?.data).to.include({ reason: "cooldown" });
   });
 
   it("a tool the turn may not use, and invalid arguments → ok:false results, the turn goes on", async () => {

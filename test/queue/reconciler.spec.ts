@@ -13,14 +13,15 @@ import { type Queue, Worker } from "bullmq";
 import { expect } from "chai";
 import { Redis } from "ioredis";
 import { createLogger } from "../../src/obs/logger.js";
-import { Admission } from "../../src/queue/admission.js";
 import { Reconciler, type ReconcilerOptions } from "../../src/queue/reconciler.js";
-import { SessionLeases } from "../../src/queue/session-lease.js";
 import { createTurnQueue, TURN_QUEUE_NAME, type TurnJobData } from "../../src/queue/turn-queue.js";
 import { type RedisKeys, redisKeys } from "../../src/redis/keys.js";
+import type { Scheduler } from "../../src/scheduler/scheduler.js";
+import { SchedulerRepair } from "../../src/scheduler/scheduler-repair.js";
 import type { IdempotencyClaim, TurnRecord } from "../../src/store/port.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import { deleteKeys, REDIS_URL } from "../helpers/farm.js";
+import { schedulerFor } from "../scheduler/helpers.js";
 import { testPrefix, uniqueId } from "./helpers.js";
 
 const MIN_AGE_MS = 60_000;
@@ -43,7 +44,7 @@ describe("Reconciler", () => {
   let keys: RedisKeys;
   let store: SqliteStore;
   let queue: Queue<TurnJobData>;
-  let admission: Admission;
+  let scheduler: Scheduler;
   let failCalls: FailCall[];
   let options: ReconcilerOptions;
 
@@ -57,7 +58,8 @@ describe("Reconciler", () => {
     keys = redisKeys(`${filePrefix}-${uniqueId("t")}`);
     store = SqliteStore.open(path.join(dir, `${uniqueId("store")}.sqlite`));
     queue = createTurnQueue(queueConnection, keys.bullPrefix);
-    admission = new Admission(queue, new SessionLeases(redis, keys, 30_000));
+    // A running cap above every test's turn count: these tests are about jobs, not fairness.
+    scheduler = schedulerFor(redis, keys, queue, { maxRunningPerUser: 1_000 });
     failCalls = [];
     options = {
       intervalMs: INTERVAL_MS,
@@ -83,8 +85,34 @@ describe("Reconciler", () => {
     failTurn: (turn: TurnRecord, reason: string) => Promise<void> = async (turn, reason) => {
       failCalls.push({ turnId: turn.id, reason });
     },
+    from: SqliteStore = store,
   ): Reconciler {
-    return new Reconciler(redis, store, queue, admission, failTurn, options, logger);
+    const noHooks = { closeOut: async () => {}, drop: async () => {} };
+    const schedulerRepair = new SchedulerRepair(
+      from,
+      scheduler.fair,
+      scheduler.dispatcher,
+      noHooks,
+      logger,
+    );
+    return new Reconciler(
+      {
+        redis,
+        store: from,
+        queue,
+        admission: scheduler.admission,
+        fair: scheduler.fair,
+        schedulerRepair,
+        failTurn,
+        logger,
+      },
+      options,
+    );
+  }
+
+  /** The turn is back in the scheduler: waiting for dispatch or dispatched as a job. */
+  async function admitted(turn: TurnRecord): Promise<boolean> {
+    return (await scheduler.fair.stateOf(turn)) !== "unknown" || !!(await queue.getJob(turn.id));
   }
 
   /** A queued turn in the store, created `ageMs` ago (with an idempotency claim, if given). */
@@ -163,7 +191,7 @@ describe("Reconciler", () => {
 
   it("leaves a stale turn whose job is still waiting alone", async () => {
     const turn = await storedTurn(STALE_AGE_MS);
-    await admission.admit(turn);
+    await scheduler.admission.admit(turn);
 
     expect(await reconciler().pass()).to.equal(0);
 
@@ -230,7 +258,7 @@ describe("Reconciler", () => {
         return store.listStaleTurns(before, limit);
       },
     });
-    const running = new Reconciler(redis, gated, queue, admission, async () => {}, options, logger);
+    const running = reconciler(async () => {}, gated);
     running.start();
     await inPass;
     const stopped = running.stop();
@@ -258,7 +286,7 @@ describe("Reconciler", () => {
 
   it("re-admits a stale turn whose job completed without ending it", async () => {
     const turn = await storedTurn(STALE_AGE_MS);
-    await admission.admit(turn);
+    await scheduler.admission.admit(turn);
     const worker = new Worker<TurnJobData>(TURN_QUEUE_NAME, async () => "abandoned", {
       connection: new Redis(REDIS_URL, { maxRetriesPerRequest: null }),
       prefix: keys.bullPrefix,
@@ -276,7 +304,7 @@ describe("Reconciler", () => {
     for (let i = 0; i < 130; i++) turns.push(await storedTurn(STALE_AGE_MS + i));
     const first = reconciler();
     expect(await first.pass()).to.equal(130);
-    for (const turn of turns) expect(await queue.getJob(turn.id), turn.id).to.not.equal(undefined);
+    for (const turn of turns) expect(await admitted(turn), turn.id).to.equal(true);
   });
 
   it("purges expired idempotency records on each pass", async () => {

@@ -36,10 +36,13 @@ describe("SessionLeases", () => {
   const order = (sessionId: string) => redis.lrange(keys.sessionOrder(sessionId), 0, -1);
   const holder = (sessionId: string) => redis.get(keys.sessionLease(sessionId));
 
-  /** Enqueues the turns of a fresh session in the given order; returns the session id. */
+  /**
+   * A fresh session whose order holds these turns (the fair scheduler's admit writes the order
+   * in production; see test/scheduler). Returns the session id.
+   */
   async function sessionWith(...turns: string[]): Promise<string> {
     const sessionId = uniqueId("sess");
-    for (const turn of turns) await leases.enqueue(sessionId, turn);
+    await redis.rpush(keys.sessionOrder(sessionId), ...turns);
     return sessionId;
   }
 
@@ -49,13 +52,6 @@ describe("SessionLeases", () => {
     if (result.kind !== "acquired") throw new Error(`expected acquired, got ${result.kind}`);
     return result.lease;
   }
-
-  describe("enqueue", () => {
-    it("keeps submission order and is idempotent per turn", async () => {
-      const s = await sessionWith("t-a", "t-b", "t-a", "t-c", "t-b");
-      expect(await order(s)).to.deep.equal(["t-a", "t-b", "t-c"]);
-    });
-  });
 
   describe("acquire", () => {
     it("succeeds for the head only and stores the lease with a TTL", async () => {

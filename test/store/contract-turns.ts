@@ -123,6 +123,18 @@ export function describeTurnContract(open: OpenStore): void {
       expect(await store.getSession("another-session")).to.equal(null);
     });
 
+    it("finds the turn of a live key without creating anything, and nothing once it expired", async () => {
+      const store = await open();
+      const original = newTurn({ createdAt: 1_000 });
+      await store.createTurn(original, claim("k1", { requestHash: "h1", expiresAt: 5_000 }));
+      const found = await store.findIdempotentTurn(original.userId, "k1", 4_999);
+      expect(found?.turn.id).to.equal(original.id);
+      expect(found?.requestHash).to.equal("h1");
+      expect(await store.findIdempotentTurn(original.userId, "k1", 5_000)).to.equal(null);
+      expect(await store.findIdempotentTurn(USER_B, "k1", 1_000)).to.equal(null);
+      expect(await store.findIdempotentTurn(original.userId, "other", 1_000)).to.equal(null);
+    });
+
     it("scopes keys per user", async () => {
       const store = await open();
       const ofA = await store.createTurn(newTurn({ userId: USER_A }), claim("k"));

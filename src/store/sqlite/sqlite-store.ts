@@ -93,6 +93,14 @@ export class SqliteStore implements Store {
     });
   }
 
+  async findIdempotentTurn(
+    userId: string,
+    key: string,
+    now: number,
+  ): Promise<{ turn: TurnRecord; requestHash: string } | null> {
+    return this.liveReplay(userId, key, now);
+  }
+
   async getTurn(id: string): Promise<TurnRecord | null> {
     const row = this.sql.getTurn.get(id);
     return row === undefined ? null : turnFromRow(row);

@@ -1,0 +1,56 @@
+/**
+ * /v1/admin: operator views. Guarded by `api.adminToken` (Bearer) when set; without a token
+ * only clients on this host may call them.
+ */
+import { timingSafeEqual } from "node:crypto";
+import { type Request, Router } from "express";
+import { FarmError } from "../../src/contract/errors.js";
+import { queueOverview } from "../../src/scheduler/queue-overview.js";
+import type { ApiContext } from "../context.js";
+
+const BUSIEST_USERS = 10;
+const LOOPBACK = new Set(["127.0.0.1", "::1", "::ffff:127.0.0.1"]);
+
+export function adminRoutes(ctx: ApiContext): Router {
+  const router = Router();
+
+  router.use("/v1/admin", (req, _res, next) => {
+    authorize(req, ctx.config.api.adminToken);
+    next();
+  });
+
+  router.get("/v1/admin/queues", async (_req, res) => {
+    const { scheduler, budget } = ctx;
+    res.json(
+      await queueOverview(
+        {
+          redis: ctx.redis,
+          keys: ctx.keys,
+          queue: ctx.queue,
+          gate: scheduler.gate,
+          tiers: scheduler.tiers,
+          budget,
+        },
+        BUSIEST_USERS,
+      ),
+    );
+  });
+
+  return router;
+}
+
+function authorize(req: Request, token: string | undefined): void {
+  if (token === undefined) {
+    if (LOOPBACK.has(req.socket.remoteAddress ?? "")) return;
+    throw new FarmError(
+      403,
+      "forbidden",
+      "admin routes answer only local clients unless ADMIN_TOKEN is set",
+    );
+  }
+  const given = /^Bearer (.+)$/.exec(req.get("Authorization") ?? "")?.[1] ?? "";
+  const [a, b] = [Buffer.from(given), Buffer.from(token)];
+  if (a.length !== b.length || !timingSafeEqual(a, b)) {
+    throw new FarmError(401, "unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>");
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * Dispatch: moves waiting turns from the users' FIFOs into the shared BullMQ queue, lowest pass
+ * first (weighted round-robin, see fair-lua.ts), only as fast as workers can take them.
+ *
+ * The window: turns in BullMQ's wait and active lists plus claimed-but-not-added ones stay below
+ * the live workers' total concurrency plus a small prefetch. So the backlog waits in the fair
+ * FIFOs, not in BullMQ's FIFO, and a newcomer's turn is at most one prefetch behind. Turns a
+ * worker parked in `delayed` (waiting for a model's budget) do not count, so they never hold
+ * the window shut for turns of other models.
+ *
+ * Invariants:
+ * - claiming is one Lua script: two dispatchers (any processes) never claim the same turn, and
+ *   each claim takes the head of a user's FIFO, so no turn is skipped;
+ * - one pass runs at a time farm-wide (a Redis lock), so jobs reach BullMQ in claim order and a
+ *   user's turns start in submission order; a dispatcher that finds the lock taken leaves a
+ *   flag, and the holder runs one more pass for it;
+ * - a claimed turn sits in the outbox until its BullMQ job exists (job id = turn id, so adding
+ *   it again is harmless); the repair adds the job of a claim left behind by a crash;
+ * - dispatch passes in one process are coalesced: a kick during a pass runs one more pass.
+ */
+import { randomUUID } from "node:crypto";
+import type { Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Logger } from "../obs/logger.js";
+import type { TurnJobData } from "../queue/turn-queue.js";
+import type { RedisKeys } from "../redis/keys.js";
+import { defineScript, type RedisScript } from "../redis/script.js";
+import { commonArgs, FAIR_LUA_PRELUDE } from "./fair-lua.js";
+
+/** Upper bound of turns one pass claims, so one script call stays short. */
+const MAX_CLAIM_PER_PASS = 256;
+
+const CLAIM_LUA = `${FAIR_LUA_PRELUDE}
+local capacity = 0
+local workers = redis.call('HGETALL', F .. 'workers')
+for i = 1, #workers, 2 do
+  local conc, expires = string.match(workers[i + 1], '^(%d+) (%d+)$')
+  if conc and tonumber(expires) > NOW then
+    capacity = capacity + tonumber(conc)
+  else
+    redis.call('HDEL', F .. 'workers', workers[i])
+  end
+end
+local inflight = redis.call('LLEN', ARGV[5]) + redis.call('LLEN', ARGV[6])
+  + redis.call('ZCARD', F .. 'outbox')
+local budget = capacity + tonumber(ARGV[7]) + tonumber(ARGV[8]) - inflight
+if budget > tonumber(ARGV[9]) then budget = tonumber(ARGV[9]) end
+local out = {}
+local claimed = 0
+while claimed < budget do
+  local top = redis.call('ZRANGE', F .. 'ready', 0, 0, 'WITHSCORES')
+  if #top == 0 then break end
+  local u, pass = top[1], tonumber(top[2])
+  local t = dispatchableHead(u)
+  redis.call('ZREM', F .. 'ready', u)
+  if t then
+    local _, s = metaOf(t)
+    redis.call('LPOP', qk(u))
+    redis.call('ZREM', F .. 'waiting', t)
+    bump(F .. 'backlog', u, -1)
+    redis.call('SADD', rk(u), t)
+    redis.call('ZINCRBY', F .. 'running', 1, u)
+    redis.call('ZADD', F .. 'outbox', NOW, t)
+    redis.call('SET', F .. 'vt', pass)
+    redis.call('HSET', F .. 'pass', u, pass + strideOf(u))
+    out[#out + 1] = t
+    out[#out + 1] = u
+    out[#out + 1] = s
+    claimed = claimed + 1
+  end
+  settle(u)
+end
+return out
+`;
+
+/** Outlives any healthy pass; a crashed holder's claims are repaired from the outbox. */
+const PASS_LOCK_TTL_MS = 10_000;
+
+/** Takes the pass lock, or leaves the "pass again" flag for whoever holds it. */
+const LOCK_LUA = `
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+return 0
+`;
+
+/** Frees the pass lock if still ours; returns 1 if someone asked for another pass meanwhile. */
+const UNLOCK_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return redis.call('DEL', KEYS[2])
+`;
+
+export interface DispatcherOptions {
+  defaultCap: number;
+  prefetch: number;
+}
+
+export class Dispatcher {
+  private readonly claimScript: RedisScript<string[]>;
+  private readonly lockScript: RedisScript<number>;
+  private readonly unlockScript: RedisScript<number>;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private allowance = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly queue: Queue<TurnJobData>,
+    private readonly options: DispatcherOptions,
+    private readonly logger: Logger,
+  ) {
+    this.claimScript = defineScript(redis, "farmFairClaim", 0, CLAIM_LUA);
+    this.lockScript = defineScript(redis, "farmFairPassLock", 2, LOCK_LUA);
+    this.unlockScript = defineScript(redis, "farmFairPassUnlock", 2, UNLOCK_LUA);
+  }
+
+  /**
+   * Asks for a dispatch pass; resolves when a pass that started after this call has ended.
+   * `freeing` counts slots about to be freed by the caller (a worker finishing a turn is still
+   * in BullMQ's active list while it dispatches its successor). Never rejects: a failed pass is
+   * logged and the next kick or tick tries again.
+   */
+  kick(freeing = 0): Promise<void> {
+    this.allowance += freeing;
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  /** Runs a pass every `tickMs` in case an event-driven kick was lost (crash, Redis blip). */
+  startTicking(tickMs: number): void {
+    this.timer = setInterval(() => void this.kick(), tickMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** Adds the BullMQ jobs of claims older than `olderThanMs` (their dispatcher died). */
+  async repairOutbox(olderThanMs: number): Promise<number> {
+    const stale = await this.redis.zrangebyscore(
+      `${this.keys.fairPrefix}outbox`,
+      "-inf",
+      Date.now() - olderThanMs,
+    );
+    if (stale.length === 0) return 0;
+    const metas = await this.redis.hmget(`${this.keys.fairPrefix}meta`, ...stale);
+    const claims: TurnJobData[] = [];
+    stale.forEach((turnId, i) => {
+      const [userId, sessionId] = (metas[i] ?? "").split(" ");
+      if (userId && sessionId) claims.push({ turnId, userId, sessionId });
+    });
+    await this.publish(claims);
+    await this.acknowledge(stale);
+    return claims.length;
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      const allowance = this.allowance;
+      this.allowance = 0;
+      try {
+        await this.pass(allowance);
+      } catch (err) {
+        this.logger.warn("dispatch pass failed", { error: (err as Error).message });
+        return;
+      }
+    } while (this.again);
+  }
+
+  /** One locked pass; a pass that finds the lock taken is left to its holder. */
+  private async pass(allowance: number): Promise<void> {
+    const lock = `${this.keys.fairPrefix}dispatching`;
+    const flag = `${this.keys.fairPrefix}dispatch-again`;
+    const token = randomUUID();
+    // Twice: if the holder released between our miss and our flag, it may not see the flag.
+    const locked =
+      (await this.lockScript(lock, flag, token, PASS_LOCK_TTL_MS)) === 1 ||
+      (await this.lockScript(lock, flag, token, PASS_LOCK_TTL_MS)) === 1;
+    if (!locked) return;
+    try {
+      await this.claimAndPublish(allowance);
+    } finally {
+      if ((await this.unlockScript(lock, flag, token)) === 1) this.again = true;
+    }
+  }
+
+  private async claimAndPublish(allowance: number): Promise<void> {
+    const reply = await this.claimScript(
+      ...commonArgs(this.keys, this.options.defaultCap),
+      this.keys.turnQueueWait,
+      this.keys.turnQueueActive,
+      this.options.prefetch,
+      allowance,
+      MAX_CLAIM_PER_PASS,
+    );
+    if (reply.length === 0) return;
+    const claims: TurnJobData[] = [];
+    for (let i = 0; i + 2 < reply.length; i += 3) {
+      claims.push({
+        turnId: reply[i] as string,
+        userId: reply[i + 1] as string,
+        sessionId: reply[i + 2] as string,
+      });
+    }
+    await this.publish(claims);
+    await this.acknowledge(claims.map((c) => c.turnId));
+    // A full batch means more may be dispatchable right now.
+    if (claims.length >= MAX_CLAIM_PER_PASS) this.again = true;
+  }
+
+  /** The claims' jobs exist: they leave the outbox and need no metadata any more. */
+  private async acknowledge(turnIds: string[]): Promise<void> {
+    await this.redis
+      .multi()
+      .zrem(`${this.keys.fairPrefix}outbox`, ...turnIds)
+      .hdel(`${this.keys.fairPrefix}meta`, ...turnIds)
+      .exec();
+  }
+
+  private async publish(claims: TurnJobData[]): Promise<void> {
+    if (claims.length === 0) return;
+    await this.queue.addBulk(
+      claims.map((data) => ({ name: "turn", data, opts: { jobId: data.turnId } })),
+    );
+  }
+}

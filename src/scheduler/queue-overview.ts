@@ -1,0 +1,116 @@
+/**
+ * What `GET /v1/admin/queues` shows: where turns are (fair FIFOs, BullMQ states), how old the
+ * oldest waiting and runnable turns are, the busiest users, live worker capacity, refused
+ * submits and the models' budgets. Read-only, a handful of Redis calls, safe to poll.
+ */
+import type { Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import type { QueueOverview } from "../contract/admin.js";
+import type { ModelBudget } from "../llm/model-budget.js";
+import type { TurnJobData } from "../queue/turn-queue.js";
+import type { RedisKeys } from "../redis/keys.js";
+import type { AdmissionGate } from "./admission-gate.js";
+import type { Tiers } from "./tiers.js";
+
+export interface OverviewSources {
+  redis: Redis;
+  keys: RedisKeys;
+  queue: Queue<TurnJobData>;
+  gate: AdmissionGate;
+  tiers: Tiers;
+  budget: ModelBudget;
+}
+
+export async function queueOverview(
+  src: OverviewSources,
+  topUsers: number,
+): Promise<QueueOverview> {
+  const f = src.keys.fairPrefix;
+  const now = Date.now();
+  const [jobs, waiting, outbox, oldest, oldestHead, withWaiting, withRunning, runnable] =
+    await Promise.all([
+      src.queue.getJobCounts("wait", "active", "delayed", "failed"),
+      src.redis.zcard(`${f}waiting`),
+      src.redis.zcard(`${f}outbox`),
+      src.redis.zrange(`${f}waiting`, 0, 0, "WITHSCORES"),
+      src.redis.zrange(`${f}heads`, 0, 0, "WITHSCORES"),
+      src.redis.zcard(`${f}backlog`),
+      src.redis.zcard(`${f}running`),
+      src.redis.zcard(`${f}ready`),
+    ]);
+  const [busiest, workers, rejections, models] = await Promise.all([
+    busiestUsers(src, topUsers),
+    liveWorkers(src.redis, `${f}workers`, now),
+    src.gate.rejectionCounts(),
+    src.budget.usage(),
+  ]);
+  return {
+    at: new Date(now).toISOString(),
+    counts: {
+      waiting,
+      dispatched: (jobs.wait ?? 0) + outbox,
+      active: jobs.active ?? 0,
+      parked: jobs.delayed ?? 0,
+      failed_jobs: jobs.failed ?? 0,
+    },
+    oldest_waiting_age_ms: ageOf(oldest, now),
+    oldest_runnable_age_ms: ageOf(oldestHead, now),
+    users: { with_waiting: withWaiting, with_running: withRunning, runnable },
+    busiest_users: busiest,
+    workers,
+    rejections,
+    models: models.map((m) => ({
+      model: m.model,
+      limits: {
+        requests_per_minute: m.limits.requestsPerMinute,
+        tokens_per_minute: m.limits.tokensPerMinute,
+        max_concurrency: m.limits.maxConcurrency,
+      },
+      requests_this_minute: m.requestsThisMinute,
+      tokens_this_minute: m.tokensThisMinute,
+      in_flight: m.inFlight,
+      cooldown_remaining_ms: m.cooldownRemainingMs,
+    })),
+  };
+}
+
+function ageOf(range: string[], now: number): number | null {
+  const score = range[1];
+  return score === undefined ? null : Math.max(0, now - Number(score));
+}
+
+async function busiestUsers(
+  src: OverviewSources,
+  top: number,
+): Promise<QueueOverview["busiest_users"]> {
+  const f = src.keys.fairPrefix;
+  const [byQueued, byRunning] = await Promise.all([
+    src.redis.zrange(`${f}backlog`, 0, top - 1, "REV"),
+    src.redis.zrange(`${f}running`, 0, top - 1, "REV"),
+  ]);
+  const users = [...new Set([...byQueued, ...byRunning])];
+  const rows = await Promise.all(
+    users.map(async (userId) => {
+      const [queued, running] = await Promise.all([
+        src.redis.llen(`${f}q:${userId}`),
+        src.redis.scard(`${f}run:${userId}`),
+      ]);
+      const limits = src.tiers.limitsOf(userId);
+      return { user_id: userId, tier: limits.tier, weight: limits.weight, queued, running };
+    }),
+  );
+  return rows.sort((a, b) => b.queued - a.queued || b.running - a.running).slice(0, top);
+}
+
+async function liveWorkers(redis: Redis, key: string, now: number) {
+  let live = 0;
+  let capacity = 0;
+  for (const entry of Object.values(await redis.hgetall(key))) {
+    const [concurrency, expiresAt] = entry.split(" ").map(Number);
+    if ((expiresAt ?? 0) > now) {
+      live++;
+      capacity += concurrency ?? 0;
+    }
+  }
+  return { live, capacity };
+}

@@ -1,0 +1,52 @@
+/**
+ * The fair scheduler's parts as one process uses them, built from the shared foundation and the
+ * turn queue. API processes admit and dispatch; workers also release slots and tick.
+ */
+import type { Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import type { FarmConfig } from "../config/schema.js";
+import type { Logger } from "../obs/logger.js";
+import type { TurnJobData } from "../queue/turn-queue.js";
+import type { RedisKeys } from "../redis/keys.js";
+import { Admission } from "./admission.js";
+import { AdmissionGate } from "./admission-gate.js";
+import { Dispatcher } from "./dispatcher.js";
+import { FairQueue } from "./fair-queue.js";
+import { QueuePositions } from "./queue-position.js";
+import { Tiers } from "./tiers.js";
+
+export interface Scheduler {
+  admission: Admission;
+  gate: AdmissionGate;
+  fair: FairQueue;
+  dispatcher: Dispatcher;
+  positions: QueuePositions;
+  tiers: Tiers;
+}
+
+export function buildScheduler(
+  base: { config: FarmConfig; redis: Redis; keys: RedisKeys; logger: Logger },
+  queue: Queue<TurnJobData>,
+): Scheduler {
+  const { config, redis, keys, logger } = base;
+  const settings = config.scheduler;
+  const defaultCap = settings.maxRunningPerUser;
+  const tiers = new Tiers(settings);
+  const gate = new AdmissionGate(redis, keys, settings);
+  const fair = new FairQueue(redis, keys, defaultCap);
+  const dispatcher = new Dispatcher(
+    redis,
+    keys,
+    queue,
+    { defaultCap, prefetch: settings.dispatchPrefetch },
+    logger,
+  );
+  return {
+    admission: new Admission(gate, fair, dispatcher, tiers),
+    gate,
+    fair,
+    dispatcher,
+    positions: new QueuePositions(redis, keys, defaultCap),
+    tiers,
+  };
+}

@@ -1,0 +1,247 @@
+/**
+ * The fair scheduler against a real Redis and a real BullMQ queue: dispatch order across users
+ * (round-robin, weights, newcomers), the per-user running cap and its release, per-session
+ * serialisation, withdrawal, idempotent admission, concurrent dispatchers, queue positions and
+ * the repair of counters. No worker runs: the tests read what reached BullMQ's wait list.
+ */
+import type { Queue } from "bullmq";
+import { expect } from "chai";
+import { Redis } from "ioredis";
+import type { FarmConfig } from "../../src/config/schema.js";
+import { createTurnQueue, type TurnJobData } from "../../src/queue/turn-queue.js";
+import { type RedisKeys, redisKeys } from "../../src/redis/keys.js";
+import type { TurnRef } from "../../src/scheduler/fair-queue.js";
+import type { Scheduler } from "../../src/scheduler/scheduler.js";
+import { deleteKeys, REDIS_URL } from "../helpers/farm.js";
+import { testPrefix, uniqueId } from "../queue/helpers.js";
+import { schedulerFor } from "./helpers.js";
+
+describe("Fair scheduler", () => {
+  const filePrefix = testPrefix("fair");
+  let redis: Redis;
+  let queueConnection: Redis;
+  let keys: RedisKeys;
+  let queue: Queue<TurnJobData>;
+
+  before(() => {
+    redis = new Redis(REDIS_URL);
+    queueConnection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  });
+
+  beforeEach(() => {
+    keys = redisKeys(`${filePrefix}-${uniqueId("t")}`);
+    queue = createTurnQueue(queueConnection, keys.bullPrefix);
+  });
+
+  afterEach(async () => {
+    await queue.obliterate({ force: true });
+    await queue.close();
+  });
+
+  after(async () => {
+    await deleteKeys(redis, `${filePrefix}-*`);
+    await queueConnection.quit();
+    await redis.quit();
+  });
+
+  /** A scheduler on this test's keys; `prefetch` is the whole window (no worker registered). */
+  function scheduler(settings: Partial<FarmConfig["scheduler"]> = {}, conn = redis): Scheduler {
+    return schedulerFor(conn, keys, queue, { maxRunningPerUser: 1_000, ...settings });
+  }
+
+  function turnOf(userId: string, sessionId = uniqueId("sess")): TurnRef {
+    return { id: uniqueId(`turn-${userId}`), sessionId, userId };
+  }
+
+  /** Queues turns without dispatching (admit through FairQueue, not Admission). */
+  async function queueTurns(s: Scheduler, turns: TurnRef[]): Promise<void> {
+    for (const turn of turns) await s.fair.admit(turn, s.tiers.limitsOf(turn.userId));
+  }
+
+  /** Job ids in BullMQ's wait list, in the order workers will take them. */
+  async function dispatched(): Promise<string[]> {
+    const jobs = await queue.getJobs(["wait"], 0, -1, true);
+    return jobs.map((j) => j.id as string);
+  }
+
+  /** Simulates a worker finishing a turn: frees its session and slot, as turnover does. */
+  async function finish(s: Scheduler, turn: TurnRef): Promise<void> {
+    await redis.lrem(keys.sessionOrder(turn.sessionId), 0, turn.id);
+    await (await queue.getJob(turn.id))?.remove();
+    await s.fair.release(turn);
+  }
+
+  const userOf = (turnId: string) => turnId.split("_")[0]?.replace("turn-", "");
+
+  it("dispatches users round-robin, each user's turns in submission order", async () => {
+    const s = scheduler({ dispatchPrefetch: 100 });
+    const turns = [
+      ...Array.from({ length: 5 }, () => turnOf("a")),
+      ...Array.from({ length: 3 }, () => turnOf("b")),
+      ...Array.from({ length: 2 }, () => turnOf("c")),
+    ];
+    await queueTurns(s, turns);
+    await s.dispatcher.kick();
+
+    const order = await dispatched();
+    expect(order.map(userOf)).to.deep.equal(["a", "b", "c", "a", "b", "c", "a", "b", "a", "a"]);
+    for (const user of ["a", "b", "c"]) {
+      const mine = turns.filter((t) => t.userId === user).map((t) => t.id);
+      expect(order.filter((id) => userOf(id) === user)).to.deep.equal(mine);
+    }
+  });
+
+  it("shares dispatch by tier weight (1:2:4)", async () => {
+    const s = scheduler({
+      dispatchPrefetch: 70,
+      tiers: { one: { weight: 1 }, two: { weight: 2 }, four: { weight: 4 } },
+      userTiers: { w1: "one", w2: "two", w4: "four" },
+    });
+    for (const user of ["w1", "w2", "w4"]) {
+      await queueTurns(
+        s,
+        Array.from({ length: 60 }, () => turnOf(user)),
+      );
+    }
+    await s.dispatcher.kick();
+    const counts: Record<string, number> = { w1: 0, w2: 0, w4: 0 };
+    for (const id of await dispatched()) {
+      const user = userOf(id) as string;
+      counts[user] = (counts[user] ?? 0) + 1;
+    }
+    expect(counts).to.deep.equal({ w1: 10, w2: 20, w4: 40 });
+  });
+
+  it("puts a newcomer's turn next, not behind a backlog", async () => {
+    const s = scheduler({ dispatchPrefetch: 5 });
+    await queueTurns(
+      s,
+      Array.from({ length: 50 }, () => turnOf("heavy")),
+    );
+    await s.dispatcher.kick();
+    expect(await dispatched()).to.have.length(5);
+
+    const light = turnOf("light");
+    await queueTurns(s, [light]);
+    await s.dispatcher.kick(1); // a worker frees one slot
+    const order = await dispatched();
+    expect(order).to.have.length(6);
+    expect(order[5]).to.equal(light.id);
+  });
+
+  it("caps a user's running turns and dispatches the next when one ends", async () => {
+    const s = scheduler({ dispatchPrefetch: 100, maxRunningPerUser: 2 });
+    const turns = Array.from({ length: 5 }, () => turnOf("capped"));
+    const other = turnOf("other");
+    await queueTurns(s, [...turns, other]);
+    await s.dispatcher.kick();
+    expect(await dispatched()).to.have.members([turns[0]?.id, turns[1]?.id, other.id]);
+
+    await finish(s, turns[0] as TurnRef);
+    await s.dispatcher.kick();
+    expect(await dispatched()).to.have.members([turns[1]?.id, other.id, turns[2]?.id]);
+    expect(await s.fair.release(turns[0] as TurnRef), "a second release frees nothing").to.equal(
+      false,
+    );
+  });
+
+  it("runs a session's turns one at a time, and holds the user's later turns behind them", async () => {
+    const s = scheduler({ dispatchPrefetch: 100 });
+    const session = uniqueId("sess");
+    const first = turnOf("u", session);
+    const second = turnOf("u", session);
+    const elsewhere = turnOf("u");
+    await queueTurns(s, [first, second, elsewhere]);
+    await s.dispatcher.kick();
+    expect(await dispatched()).to.deep.equal([first.id]);
+
+    await finish(s, first);
+    await s.dispatcher.kick();
+    expect(await dispatched()).to.deep.equal([second.id, elsewhere.id]);
+  });
+
+  it("admits idempotently and withdraws a waiting turn", async () => {
+    const s = scheduler({ dispatchPrefetch: 0 });
+    const turn = turnOf("w");
+    const limits = s.tiers.limitsOf("w");
+    expect(await s.fair.admit(turn, limits)).to.equal(true);
+    expect(await s.fair.admit(turn, limits)).to.equal(false);
+    expect(await redis.lrange(keys.sessionOrder(turn.sessionId), 0, -1)).to.deep.equal([turn.id]);
+    expect(await s.fair.stateOf(turn)).to.equal("waiting");
+
+    expect(await s.fair.withdraw(turn)).to.equal(true);
+    expect(await s.fair.withdraw(turn)).to.equal(false);
+    expect(await s.fair.stateOf(turn)).to.equal("unknown");
+    expect(await redis.zscore(`${keys.fairPrefix}backlog`, "w")).to.equal(null);
+  });
+
+  it("never double-dispatches or skips a turn with four dispatchers on four connections", async () => {
+    const connections = Array.from({ length: 4 }, () => new Redis(REDIS_URL));
+    try {
+      const schedulers = connections.map((c) => scheduler({ dispatchPrefetch: 10_000 }, c));
+      const turns: TurnRef[] = [];
+      for (let u = 0; u < 20; u++) {
+        for (let i = 0; i < 30; i++) turns.push(turnOf(`user${u}`));
+      }
+      // Admit and dispatch interleaved, from all four at once.
+      await Promise.all(
+        schedulers.map(async (s, i) => {
+          for (let k = i; k < turns.length; k += 4) {
+            const turn = turns[k] as TurnRef;
+            await s.fair.admit(turn, s.tiers.limitsOf(turn.userId));
+            if (k % 7 === 0) await s.dispatcher.kick();
+          }
+          await s.dispatcher.kick();
+        }),
+      );
+      await Promise.all(schedulers.map((s) => s.dispatcher.kick()));
+
+      const order = await dispatched();
+      expect(order).to.have.length(turns.length);
+      expect(new Set(order).size).to.equal(turns.length);
+      const f = keys.fairPrefix;
+      expect(await redis.zcard(`${f}outbox`)).to.equal(0);
+      expect(await redis.zcard(`${f}backlog`)).to.equal(0);
+      expect(await redis.hlen(`${f}meta`)).to.equal(0);
+      for (let u = 0; u < 20; u++) {
+        expect(await redis.scard(`${f}run:user${u}`)).to.equal(30);
+        // Every turn of the user was dispatched exactly once.
+        const mine = order.filter((id) => userOf(id) === `user${u}`);
+        const submitted = turns.filter((t) => t.userId === `user${u}`).map((t) => t.id);
+        expect([...mine].sort()).to.deep.equal([...submitted].sort());
+      }
+    } finally {
+      await Promise.all(connections.map((c) => c.quit()));
+    }
+  });
+
+  it("estimates queue_position as the other users' turns dispatched first", async () => {
+    const s = scheduler({ dispatchPrefetch: 0 });
+    const a = Array.from({ length: 3 }, () => turnOf("pa"));
+    const b = Array.from({ length: 5 }, () => turnOf("pb"));
+    await queueTurns(s, [...a, ...b]);
+    // Round-robin from here: pa1 pb1 pa2 pb2 pa3 pb3 pb4 pb5.
+    expect(await s.positions.of(a[0]?.id as string)).to.equal(0);
+    expect(await s.positions.of(b[0]?.id as string)).to.equal(1);
+    expect(await s.positions.of(a[2]?.id as string)).to.equal(2);
+    expect(await s.positions.of(b[4]?.id as string)).to.equal(3);
+    expect(await s.positions.of("turn-unknown")).to.equal(null);
+  });
+
+  it("repairs counters that drifted and unblocks the user", async () => {
+    const s = scheduler({ dispatchPrefetch: 100, maxRunningPerUser: 1 });
+    const [first, second] = [turnOf("r"), turnOf("r")];
+    await queueTurns(s, [first, second]);
+    await s.dispatcher.kick();
+    expect(await dispatched()).to.deep.equal([first.id]);
+    // A crash mid-release: the slot set lost the turn but the counters and readiness did not move.
+    await redis.srem(`${keys.fairPrefix}run:r`, first.id);
+    await s.dispatcher.kick();
+    expect(await dispatched()).to.deep.equal([first.id]);
+
+    await s.fair.recount("r");
+    expect(await redis.zscore(`${keys.fairPrefix}running`, "r")).to.equal(null);
+    await s.dispatcher.kick();
+    expect(await dispatched()).to.deep.equal([first.id, second.id]);
+  });
+});
