@@ -76,17 +76,24 @@ return out
 /** Outlives any healthy pass; a crashed holder's claims are repaired from the outbox. */
 const PASS_LOCK_TTL_MS = 10_000;
 
-/** Takes the pass lock, or leaves the "pass again" flag for whoever holds it. */
+/**
+ * Takes the pass lock, or asks whoever holds it for another pass, handing over the slots the
+ * caller is freeing (so they are not lost to a pass that counted them as busy).
+ */
 const LOCK_LUA = `
 if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+redis.call('INCRBY', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 0
 `;
 
-/** Frees the pass lock if still ours; returns 1 if someone asked for another pass meanwhile. */
+/** Frees the pass lock if still ours; returns the slots handed over for another pass, or -1. */
 const UNLOCK_LUA = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return redis.call('DEL', KEYS[2])
+local again = redis.call('GET', KEYS[2])
+if not again then return -1 end
+redis.call('DEL', KEYS[2])
+return tonumber(again)
 `;
 
 export interface DispatcherOptions {
@@ -183,15 +190,21 @@ export class Dispatcher {
     const lock = `${this.keys.fairPrefix}dispatching`;
     const flag = `${this.keys.fairPrefix}dispatch-again`;
     const token = randomUUID();
-    // Twice: if the holder released between our miss and our flag, it may not see the flag.
-    const locked =
-      (await this.lockScript(lock, flag, token, PASS_LOCK_TTL_MS)) === 1 ||
-      (await this.lockScript(lock, flag, token, PASS_LOCK_TTL_MS)) === 1;
-    if (!locked) return;
+    // Twice: if the holder released between our miss and our request, it may not see it. The
+    // second try hands over nothing more: the first one's slots are already with the holder.
+    if ((await this.lockScript(lock, flag, token, PASS_LOCK_TTL_MS, allowance)) !== 1) {
+      if ((await this.lockScript(lock, flag, token, PASS_LOCK_TTL_MS, 0)) !== 1) return;
+      allowance = 0;
+    }
+    let handedOver = -1;
     try {
       await this.claimAndPublish(allowance);
     } finally {
-      if ((await this.unlockScript(lock, flag, token)) === 1) this.again = true;
+      handedOver = await this.unlockScript(lock, flag, token);
+    }
+    if (handedOver >= 0) {
+      this.again = true;
+      this.allowance += handedOver;
     }
   }
 

@@ -5,6 +5,8 @@
  * Invariants:
  * - order of checks: request validity (400), then faults (429, 500, hang, context overflow), then
  *   the real context window (400), so a fault directive wins over everything but a broken request;
+ * - faults come from a directive first, then the configured rates, then the runtime switch
+ *   (fault-switch.ts) of the request's model, so the switch never hides a scripted fault;
  * - a hung request gets no bytes at all, not even headers; only the client's disconnect (or the
  *   server closing) ends it, and it holds no timer;
  * - `model` in every reply echoes the request's model.
@@ -21,6 +23,7 @@ import {
   sendError,
   serverError,
 } from "./errors.js";
+import { FaultSwitch } from "./fault-switch.js";
 import { breakArguments, DEFAULT_RETRY_AFTER_S, FaultInjector } from "./faults.js";
 import { completionJson, completionTokens, streamGroups } from "./render.js";
 import { isRequestProblem, parseChatRequest } from "./request.js";
@@ -35,7 +38,11 @@ const JSON_HEADERS = { "content-type": "application/json" };
 
 export type ChatHandler = (body: string, res: ServerResponse) => void;
 
-export function createChatHandler(config: FarmConfig["sim"], logger?: Logger): ChatHandler {
+export function createChatHandler(
+  config: FarmConfig["sim"],
+  logger?: Logger,
+  faultSwitch: FaultSwitch = new FaultSwitch(config.seed),
+): ChatHandler {
   const faults = new FaultInjector(config);
   // Unique per process run without a random source: start time plus a counter.
   const idPrefix = `chatcmpl-sim${Date.now().toString(36)}`;
@@ -49,11 +56,14 @@ export function createChatHandler(config: FarmConfig["sim"], logger?: Logger): C
     }
     const position = locateTurn(request.messages);
     const { directives, text: userText } = parseDirectives(position.lastUserContent);
-    const fault = faults.pick(directives, position);
+    const picked = faults.pick(directives, position);
+    const switchedRetryAfterS = picked ? undefined : faultSwitch.pick429(request.model);
+    const fault = picked ?? (switchedRetryAfterS === undefined ? undefined : "429");
     if (fault) logger?.debug("sim fault injected", { fault, round: position.round });
     if (fault === "hang") return;
     if (fault === "429") {
-      sendError(res, rateLimited(directives.retryAfterS ?? DEFAULT_RETRY_AFTER_S));
+      const retryAfterS = switchedRetryAfterS ?? directives.retryAfterS ?? DEFAULT_RETRY_AFTER_S;
+      sendError(res, rateLimited(retryAfterS));
       return;
     }
     if (fault === "500") {

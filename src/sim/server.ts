@@ -1,6 +1,14 @@
 /**
  * The simulator's HTTP server: plain `node:http` (it must stay cheap at hundreds of requests per
- * second), three routes, OpenAI-shaped errors for everything else.
+ * second), OpenAI-shaped errors for everything else. Routes:
+ * - `POST /v1/chat/completions`, `GET /v1/models`, `GET /healthz`: the OpenAI-compatible API;
+ * - `/sim/faults`: the runtime fault switch (fault-switch.ts), a control for tests and benchmarks.
+ *   `POST` with `{"model": "<provider model id, or *>", "rate429": 0..1, "retryAfterS": n}`
+ *   (Retry-After defaults to 1 s) makes that share of the model's chat requests answer 429 with
+ *   `Retry-After: n` until cleared; `rate429: 0` or `DELETE /sim/faults?model=<id>` clears one
+ *   rule, `DELETE /sim/faults` all; `GET` lists them. Each answers `{"faults": [rules]}`. The
+ *   model is matched on the request body's `model`, so two farm models served by one simulator
+ *   can fail apart. Like the rest of the simulator it has no authentication: bind it to loopback.
  *
  * Invariants:
  * - keep-alive sockets are held long (clients reuse connections, as with a real provider);
@@ -12,7 +20,15 @@ import type { AddressInfo } from "node:net";
 import type { FarmConfig } from "../config/schema.js";
 import type { Logger } from "../obs/logger.js";
 import { createChatHandler } from "./chat.js";
-import { bodyTooLarge, sendError, serverError, unknownRoute } from "./errors.js";
+import {
+  bodyTooLarge,
+  invalidRequest,
+  sendError,
+  serverError,
+  unknownRoute,
+} from "./errors.js";
+import { FaultSwitch, parseFaultRule } from "./fault-switch.js";
+import { DEFAULT_RETRY_AFTER_S } from "./faults.js";
 import { DEFAULT_MODEL_ID } from "./request.js";
 
 export interface SimServer {
@@ -39,12 +55,14 @@ const MODELS_BODY = JSON.stringify({
   data: [{ id: DEFAULT_MODEL_ID, object: "model", created: 0, owned_by: "wunder-farm" }],
 });
 const HEALTH_BODY = JSON.stringify({ ok: true });
+const FAULTS_PATH = "/sim/faults";
 
 export async function startSimServer(
   config: FarmConfig["sim"],
   opts: SimServerOptions = {},
 ): Promise<SimServer> {
-  const chat = createChatHandler(config, opts.logger);
+  const faultSwitch = new FaultSwitch(config.seed);
+  const chat = createChatHandler(config, opts.logger, faultSwitch);
   const guarded = (res: ServerResponse, work: () => void) => {
     try {
       work();
@@ -55,7 +73,9 @@ export async function startSimServer(
     }
   };
   const server = createServer((req, res) => {
-    guarded(res, () => route(req, res, (body) => guarded(res, () => chat(body, res))));
+    guarded(res, () =>
+      route(req, res, faultSwitch, (body) => guarded(res, () => chat(body, res))),
+    );
   });
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.headersTimeout = HEADERS_TIMEOUT_MS;
@@ -85,6 +105,7 @@ export async function startSimServer(
 function route(
   req: IncomingMessage,
   res: ServerResponse,
+  faultSwitch: FaultSwitch,
   onChatBody: (body: string) => void,
 ): void {
   const url = req.url ?? "/";
@@ -96,6 +117,19 @@ function route(
     sendJson(res, MODELS_BODY);
   } else if (req.method === "GET" && path === "/healthz") {
     sendJson(res, HEALTH_BODY);
+  } else if (path === FAULTS_PATH && req.method === "POST") {
+    readBody(req, res, (body) => {
+      const rule = parseFaultRule(body, DEFAULT_RETRY_AFTER_S);
+      if ("message" in rule) return sendError(res, invalidRequest(rule.message, rule.param));
+      faultSwitch.set(rule);
+      sendFaults(res, faultSwitch);
+    });
+  } else if (path === FAULTS_PATH && req.method === "DELETE") {
+    const model = new URLSearchParams(query < 0 ? "" : url.slice(query + 1)).get("model");
+    faultSwitch.clear(model ?? undefined);
+    sendFaults(res, faultSwitch);
+  } else if (path === FAULTS_PATH && req.method === "GET") {
+    sendFaults(res, faultSwitch);
   } else {
     sendError(res, unknownRoute(req.method ?? "GET", path));
   }
@@ -112,6 +146,10 @@ function readBody(req: IncomingMessage, res: ServerResponse, onBody: (body: stri
   req.on("end", () => {
     if (bytes <= MAX_BODY_BYTES) onBody(Buffer.concat(chunks, bytes).toString("utf8"));
   });
+}
+
+function sendFaults(res: ServerResponse, faultSwitch: FaultSwitch): void {
+  sendJson(res, JSON.stringify({ faults: faultSwitch.list() }));
 }
 
 function sendJson(res: ServerResponse, body: string): void {

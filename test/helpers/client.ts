@@ -217,3 +217,15 @@ export async function waitForEvents(
   }
   throw new Error(`the awaited events of ${turnId} never arrived`);
 }
+
+/** The error envelope every refused request carries. */
+export interface ErrorBody {
+  error: { code: string; message: string; retryable: boolean; details?: unknown };
+}
+
+/** Cancels the turns (in parallel) and ignores the answers: test cleanup, so farms stop fast. */
+export async function cancelTurns(base: string, turnIds: Iterable<string>): Promise<void> {
+  await Promise.all(
+    [...turnIds].map((id) => http(base, "POST", `/v1/turns/${id}/cancel`).catch(() => undefined)),
+  );
+}

@@ -4,7 +4,7 @@
  * private key prefix and a private data folder. `stop()` removes both.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +27,12 @@ export interface FarmOptions {
   env?: Record<string, string>;
   workers?: number;
   persister?: boolean;
+  /**
+   * Extra models (name → model settings as in a config file's `models`), built once the
+   * simulator's URL is known and written to a config file that every process of the farm reads
+   * (`FARM_CONFIG`, spawned workers too). The `sim` model stays registered and the default.
+   */
+  models?: (simUrl: string) => Record<string, Record<string, unknown>>;
 }
 
 export class TestFarm {
@@ -43,6 +49,9 @@ export class TestFarm {
   ) {}
 
   static async start(options: FarmOptions = {}): Promise<TestFarm> {
+    if (options.models && options.env?.FARM_CONFIG) {
+      throw new Error("pass either env.FARM_CONFIG or models, not both");
+    }
     const prefix = `test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "wunder-farm-test-"));
     const base: Record<string, string> = {
@@ -60,7 +69,16 @@ export class TestFarm {
     };
     const simConfig = loadConfig(base).sim;
     const sim = await startSimServer(simConfig, { port: 0, host: "127.0.0.1" });
-    const env = { ...base, SIM_PORT: String(sim.port), SIM_HOST: "127.0.0.1" };
+    const env: Record<string, string> = {
+      ...base,
+      SIM_PORT: String(sim.port),
+      SIM_HOST: "127.0.0.1",
+    };
+    if (options.models) {
+      const file = path.join(dataDir, "farm-config.json");
+      await writeFile(file, JSON.stringify({ models: options.models(sim.url) }));
+      env.FARM_CONFIG = file;
+    }
     const config = testConfig(env);
     const logger = createLogger("test", config.log.level);
     const api = await startApi(config, logger);

@@ -4,49 +4,21 @@
  * serialisation, withdrawal, idempotent admission, concurrent dispatchers, queue positions and
  * the repair of counters. No worker runs: the tests read what reached BullMQ's wait list.
  */
-import type { Queue } from "bullmq";
 import { expect } from "chai";
 import { Redis } from "ioredis";
 import type { FarmConfig } from "../../src/config/schema.js";
-import { createTurnQueue, type TurnJobData } from "../../src/queue/turn-queue.js";
-import { type RedisKeys, redisKeys } from "../../src/redis/keys.js";
 import type { TurnRef } from "../../src/scheduler/fair-queue.js";
 import type { Scheduler } from "../../src/scheduler/scheduler.js";
-import { deleteKeys, REDIS_URL } from "../helpers/farm.js";
-import { testPrefix, uniqueId } from "../queue/helpers.js";
-import { schedulerFor } from "./helpers.js";
+import { REDIS_URL } from "../helpers/farm.js";
+import { uniqueId } from "../queue/helpers.js";
+import { schedulerFixture, schedulerFor } from "./helpers.js";
 
 describe("Fair scheduler", () => {
-  const filePrefix = testPrefix("fair");
-  let redis: Redis;
-  let queueConnection: Redis;
-  let keys: RedisKeys;
-  let queue: Queue<TurnJobData>;
-
-  before(() => {
-    redis = new Redis(REDIS_URL);
-    queueConnection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-  });
-
-  beforeEach(() => {
-    keys = redisKeys(`${filePrefix}-${uniqueId("t")}`);
-    queue = createTurnQueue(queueConnection, keys.bullPrefix);
-  });
-
-  afterEach(async () => {
-    await queue.obliterate({ force: true });
-    await queue.close();
-  });
-
-  after(async () => {
-    await deleteKeys(redis, `${filePrefix}-*`);
-    await queueConnection.quit();
-    await redis.quit();
-  });
+  const fx = schedulerFixture("fair");
 
   /** A scheduler on this test's keys; `prefetch` is the whole window (no worker registered). */
-  function scheduler(settings: Partial<FarmConfig["scheduler"]> = {}, conn = redis): Scheduler {
-    return schedulerFor(conn, keys, queue, { maxRunningPerUser: 1_000, ...settings });
+  function scheduler(settings: Partial<FarmConfig["scheduler"]> = {}, conn = fx.redis): Scheduler {
+    return schedulerFor(conn, fx.keys, fx.queue, { maxRunningPerUser: 1_000, ...settings });
   }
 
   function turnOf(userId: string, sessionId = uniqueId("sess")): TurnRef {
@@ -60,14 +32,14 @@ describe("Fair scheduler", () => {
 
   /** Job ids in BullMQ's wait list, in the order workers will take them. */
   async function dispatched(): Promise<string[]> {
-    const jobs = await queue.getJobs(["wait"], 0, -1, true);
+    const jobs = await fx.queue.getJobs(["wait"], 0, -1, true);
     return jobs.map((j) => j.id as string);
   }
 
   /** Simulates a worker finishing a turn: frees its session and slot, as turnover does. */
   async function finish(s: Scheduler, turn: TurnRef): Promise<void> {
-    await redis.lrem(keys.sessionOrder(turn.sessionId), 0, turn.id);
-    await (await queue.getJob(turn.id))?.remove();
+    await fx.redis.lrem(fx.keys.sessionOrder(turn.sessionId), 0, turn.id);
+    await (await fx.queue.getJob(turn.id))?.remove();
     await s.fair.release(turn);
   }
 
@@ -166,13 +138,15 @@ describe("Fair scheduler", () => {
     const limits = s.tiers.limitsOf("w");
     expect(await s.fair.admit(turn, limits)).to.equal(true);
     expect(await s.fair.admit(turn, limits)).to.equal(false);
-    expect(await redis.lrange(keys.sessionOrder(turn.sessionId), 0, -1)).to.deep.equal([turn.id]);
+    expect(await fx.redis.lrange(fx.keys.sessionOrder(turn.sessionId), 0, -1)).to.deep.equal([
+      turn.id,
+    ]);
     expect(await s.fair.stateOf(turn)).to.equal("waiting");
 
     expect(await s.fair.withdraw(turn)).to.equal(true);
     expect(await s.fair.withdraw(turn)).to.equal(false);
     expect(await s.fair.stateOf(turn)).to.equal("unknown");
-    expect(await redis.zscore(`${keys.fairPrefix}backlog`, "w")).to.equal(null);
+    expect(await fx.redis.zscore(`${fx.keys.fairPrefix}backlog`, "w")).to.equal(null);
   });
 
   it("never double-dispatches or skips a turn with four dispatchers on four connections", async () => {
@@ -199,12 +173,12 @@ describe("Fair scheduler", () => {
       const order = await dispatched();
       expect(order).to.have.length(turns.length);
       expect(new Set(order).size).to.equal(turns.length);
-      const f = keys.fairPrefix;
-      expect(await redis.zcard(`${f}outbox`)).to.equal(0);
-      expect(await redis.zcard(`${f}backlog`)).to.equal(0);
-      expect(await redis.hlen(`${f}meta`)).to.equal(0);
+      const f = fx.keys.fairPrefix;
+      expect(await fx.redis.zcard(`${f}outbox`)).to.equal(0);
+      expect(await fx.redis.zcard(`${f}backlog`)).to.equal(0);
+      expect(await fx.redis.hlen(`${f}meta`)).to.equal(0);
       for (let u = 0; u < 20; u++) {
-        expect(await redis.scard(`${f}run:user${u}`)).to.equal(30);
+        expect(await fx.redis.scard(`${f}run:user${u}`)).to.equal(30);
         // Every turn of the user was dispatched exactly once.
         const mine = order.filter((id) => userOf(id) === `user${u}`);
         const submitted = turns.filter((t) => t.userId === `user${u}`).map((t) => t.id);
@@ -235,12 +209,12 @@ describe("Fair scheduler", () => {
     await s.dispatcher.kick();
     expect(await dispatched()).to.deep.equal([first.id]);
     // A crash mid-release: the slot set lost the turn but the counters and readiness did not move.
-    await redis.srem(`${keys.fairPrefix}run:r`, first.id);
+    await fx.redis.srem(`${fx.keys.fairPrefix}run:r`, first.id);
     await s.dispatcher.kick();
     expect(await dispatched()).to.deep.equal([first.id]);
 
     await s.fair.recount("r");
-    expect(await redis.zscore(`${keys.fairPrefix}running`, "r")).to.equal(null);
+    expect(await fx.redis.zscore(`${fx.keys.fairPrefix}running`, "r")).to.equal(null);
     await s.dispatcher.kick();
     expect(await dispatched()).to.deep.equal([first.id, second.id]);
   });
