@@ -134,9 +134,7 @@ export class Dispatcher {
       this.again = true;
       return this.running;
     }
-    this.running = this.loop().finally(() => {
-      this.running = null;
-    });
+    this.running = this.loop();
     return this.running;
   }
 
@@ -172,17 +170,19 @@ export class Dispatcher {
   }
 
   private async loop(): Promise<void> {
-    do {
-      this.again = false;
-      const allowance = this.allowance;
-      this.allowance = 0;
-      try {
+    try {
+      do {
+        this.again = false;
+        const allowance = this.allowance;
+        this.allowance = 0;
         await this.pass(allowance);
-      } catch (err) {
-        this.logger.warn("dispatch pass failed", { error: (err as Error).message });
-        return;
-      }
-    } while (this.again);
+      } while (this.again);
+    } catch (err) {
+      this.logger.warn("dispatch pass failed", { error: (err as Error).message });
+    } finally {
+      // In the same synchronous step as the last `again` check, so no kick falls in between.
+      this.running = null;
+    }
   }
 
   /** One locked pass; a pass that finds the lock taken is left to its holder. */

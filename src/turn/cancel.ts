@@ -6,7 +6,9 @@
  *   out of it, a dispatched one has its job removed; either way no worker will ever run it and
  *   the API ends it here; if a worker took the job meanwhile, the flag stops it when it tries to
  *   start;
- * - running: the flag and the broadcast reach the worker, which aborts the model call and tools.
+ * - running: the flag and the broadcast reach the worker, which aborts the model call and tools;
+ *   a running turn no worker holds (parked for its model's budget, or handed back at shutdown)
+ *   has its job removed and is ended here, so it does not wait out its park;
  * Then the call waits a little for the turn to end so the answer usually shows the final state.
  */
 import type { Queue } from "bullmq";
@@ -15,7 +17,7 @@ import { notFound } from "../contract/errors.js";
 import { requestCancel } from "../queue/cancel-signals.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
 import type { RedisKeys } from "../redis/keys.js";
-import { isTerminal, type Store, type TurnRecord } from "../store/port.js";
+import { isTerminal, type Store, type TurnError, type TurnRecord } from "../store/port.js";
 import { CANCELLED_BEFORE_START, endTurnOutsideRun, type TurnoverDeps } from "./turnover.js";
 
 const POLL_MS = 25;
@@ -33,17 +35,33 @@ export async function cancelTurn(deps: CancelDeps, turnId: string): Promise<Turn
   await requestCancel(deps.redis, deps.keys, turnId);
   if (
     turn.status === "queued" &&
-    ((await deps.fair.withdraw(turn)) || (await removeQueuedJob(deps.queue, turnId)))
+    ((await deps.fair.withdraw(turn)) || (await removeIdleJob(deps.queue, turnId, true)))
   ) {
     await endTurnOutsideRun(deps, turn, "cancelled", CANCELLED_BEFORE_START);
+  } else if (turn.status === "running" && (await removeIdleJob(deps.queue, turnId, false))) {
+    await endTurnOutsideRun(deps, turn, "cancelled", CANCELLED_WHILE_PARKED);
   }
   return waitForEnd(deps.store, turn, deps.config.api.cancelWaitMs);
 }
 
-/** True when the job is gone for good: removed now, or never added. */
-async function removeQueuedJob(queue: Queue<TurnJobData>, turnId: string): Promise<boolean> {
+const CANCELLED_WHILE_PARKED: TurnError = {
+  code: "cancelled",
+  message:
+    "the turn was cancelled while it waited to resume (for its model's budget, or handed back)",
+  retryable: false,
+};
+
+/**
+ * True when no worker holds the turn's job and none ever will: the job was waiting or delayed
+ * and is removed now, or (`missingMeansGone`, a queued turn) it was never added.
+ */
+async function removeIdleJob(
+  queue: Queue<TurnJobData>,
+  turnId: string,
+  missingMeansGone: boolean,
+): Promise<boolean> {
   const job = await queue.getJob(turnId);
-  if (!job) return true;
+  if (!job) return missingMeansGone;
   const state = await job.getState();
   if (state !== "waiting" && state !== "delayed" && state !== "prioritized") return false;
   try {

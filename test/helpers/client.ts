@@ -2,6 +2,7 @@
  * A small HTTP client for the farm API as a user sees it: submit, poll, page events, and an SSE
  * reader that parses frames and can be cut off mid-stream to test resume.
  */
+import type { QueueOverview } from "../../src/contract/admin.js";
 import type { EventEnvelope } from "../../src/events/envelope.js";
 
 export interface HttpReply<T = unknown> {
@@ -228,4 +229,27 @@ export async function cancelTurns(base: string, turnIds: Iterable<string>): Prom
   await Promise.all(
     [...turnIds].map((id) => http(base, "POST", `/v1/turns/${id}/cancel`).catch(() => undefined)),
   );
+}
+
+/** Polls `check` every `everyMs` until it holds; throws naming `what` after `timeoutMs`. */
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 10_000,
+  everyMs = 20,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** `GET /v1/admin/queues` (the test client is local, so no token is needed). */
+export async function adminQueues(base: string): Promise<QueueOverview> {
+  const reply = await http<QueueOverview>(base, "GET", "/v1/admin/queues");
+  if (reply.status !== 200)
+    throw new Error(`admin queues failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+  return reply.body;
 }

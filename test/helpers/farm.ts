@@ -92,6 +92,11 @@ export class TestFarm {
     return this.api.url;
   }
 
+  /** A fair-scheduler key of this farm, e.g. `fairKey("run:alice")` (see fair-lua.ts). */
+  fairKey(name: string): string {
+    return `${this.config.redis.prefix}:fair:${name}`;
+  }
+
   async addWorker(): Promise<RunningWorker> {
     const worker = await startTurnWorker(
       this.config,
