@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -20,6 +20,14 @@ export interface FarmProcess {
   child: ChildProcess;
 }
 
+export interface BenchFarmOptions {
+  /**
+   * A config file for every process (`FARM_CONFIG`), built once the ports are known, e.g. models
+   * served by the farm's simulator or scheduler tiers. Environment settings still win over it.
+   */
+  config?(ports: { apiPort: number; simPort: number }): Record<string, unknown>;
+}
+
 export class BenchFarm {
   private constructor(
     readonly apiUrl: string,
@@ -27,9 +35,15 @@ export class BenchFarm {
     readonly processes: FarmProcess[],
     readonly dataDir: string,
     readonly prefix: string,
+    /** The simulator's root, e.g. `http://127.0.0.1:1234` (its fault switch is `/sim/faults`). */
+    readonly simUrl: string,
   ) {}
 
-  static async start(env: Record<string, string>, workers = 1): Promise<BenchFarm> {
+  static async start(
+    env: Record<string, string>,
+    workers = 1,
+    options: BenchFarmOptions = {},
+  ): Promise<BenchFarm> {
     const prefix = `bench-${process.pid}-${Date.now().toString(36)}`;
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "wunder-farm-bench-"));
     const [apiPort, simPort] = [await freePort(), await freePort()];
@@ -44,6 +58,11 @@ export class BenchFarm {
       METRICS_PORT: "0",
       ...env,
     };
+    if (options.config) {
+      const file = path.join(dataDir, "farm-config.json");
+      await writeFile(file, JSON.stringify(options.config({ apiPort, simPort }), null, 2));
+      fullEnv.FARM_CONFIG = file;
+    }
     const roles = [
       ["llm-sim", "workers/llm-sim.js"],
       ["persister", "workers/event-persister.js"],
@@ -60,8 +79,21 @@ export class BenchFarm {
         stdio: ["ignore", "ignore", "inherit"],
       }),
     }));
-    const farm = new BenchFarm(`http://127.0.0.1:${apiPort}`, fullEnv, processes, dataDir, prefix);
-    await farm.waitReady();
+    const farm = new BenchFarm(
+      `http://127.0.0.1:${apiPort}`,
+      fullEnv,
+      processes,
+      dataDir,
+      prefix,
+      `http://127.0.0.1:${simPort}`,
+    );
+    try {
+      await farm.waitReady();
+    } catch (err) {
+      // Do not leave the other processes, keys and files of a farm that failed to start behind.
+      await farm.stop();
+      throw err;
+    }
     return farm;
   }
 

@@ -1,26 +1,48 @@
 /**
  * `npm run bench -- <scenario> [--key value …]`
  *
- * Scenarios: throughput, concurrency48, cancel, cpu, all (the default: every one). Progress goes
- * to stderr; the last line of stdout is one JSON object: {"scenario", "figures", "baseline",
- * "config"}. Every run measures its own baseline (plain BullMQ no-op jobs on the same Redis) so
- * figures from a noisy machine can be read as ratios.
+ * Scenarios: throughput, concurrency48, cancel, cpu, fairness-burst, fairness-equal,
+ * scheduler-overhead, model-429, all (the default: every one). Progress goes to stderr; the last
+ * line of stdout is one JSON object: {"scenario", "figures", "baseline", "config"}. Every run
+ * measures its own baseline (plain BullMQ no-op jobs on the same Redis) so figures from a noisy
+ * machine can be read as ratios. The scheduling scenarios (fairness-*, model-429) run their own
+ * farm settings (simulated model latency, 16 worker slots), listed in their `settings`.
  *
  * Options (numbers): --turns, --concurrency, --users, --warmup, --repeats, --cancel-turns,
  * --worker-concurrency, --baseline-jobs, --two-requests 1 (POST then GET /events instead of one
- * streaming POST).
+ * streaming POST); fairness-burst: --heavy-turns, --light-users, --burst-repeats;
+ * fairness-equal: --equal-users, --window-s; scheduler-overhead: --overhead-jobs,
+ * --overhead-users, --overhead-repeats; model-429: --fault-s, --retry-after-s, --a-turns-per-s.
  */
 import os from "node:os";
 import { bullmqNoopThroughput } from "./bullmq-baseline.js";
-import { BenchFarm, REDIS_URL } from "./farm-processes.js";
+import { BenchFarm, type BenchFarmOptions, REDIS_URL } from "./farm-processes.js";
 import type { TurnFlow } from "./load.js";
 import { cancelLatency } from "./scenarios/cancel.js";
 import { concurrency48 } from "./scenarios/concurrency48.js";
 import { cpuBudget } from "./scenarios/cpu-budget.js";
+import { fairnessBurst, fairnessBurstFarmEnv } from "./scenarios/fairness-burst.js";
+import {
+  fairnessEqual,
+  fairnessEqualFarmConfig,
+  fairnessEqualFarmEnv,
+} from "./scenarios/fairness-equal.js";
+import { model429, model429FarmConfig, model429FarmEnv } from "./scenarios/model-429.js";
+import { schedulerOverhead } from "./scenarios/scheduler-overhead.js";
 import { throughput } from "./scenarios/throughput.js";
 import { round } from "./stats.js";
 
-const SCENARIOS = ["throughput", "concurrency48", "cancel", "cpu", "all"] as const;
+const SCENARIOS = [
+  "throughput",
+  "concurrency48",
+  "cancel",
+  "cpu",
+  "fairness-burst",
+  "fairness-equal",
+  "scheduler-overhead",
+  "model-429",
+  "all",
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
@@ -47,8 +69,9 @@ function parseArgs(argv: string[]): { scenario: Scenario; options: Record<string
 async function withFarm<T>(
   env: Record<string, string>,
   run: (farm: BenchFarm) => Promise<T>,
+  options: BenchFarmOptions = {},
 ): Promise<T> {
-  const farm = await BenchFarm.start(env);
+  const farm = await BenchFarm.start(env, 1, options);
   try {
     return await run(farm);
   } finally {
@@ -120,6 +143,76 @@ async function main(): Promise<void> {
     );
   }
 
+  if (runs("fairness-burst")) {
+    const heavyTurns = options["heavy-turns"] ?? 1_000;
+    log(`fairness-burst: ${heavyTurns} turns of one user, then light users`);
+    figures["fairness-burst"] = await withFarm(fairnessBurstFarmEnv(heavyTurns), (farm) =>
+      fairnessBurst(
+        farm,
+        {
+          heavyTurns,
+          lightUsers: options["light-users"] ?? 20,
+          repeats: options["burst-repeats"] ?? 5,
+          submitConcurrency: 32,
+        },
+        log,
+      ),
+    );
+  }
+  if (runs("fairness-equal")) {
+    log("fairness-equal: equal users, then weights 1:2:4");
+    figures["fairness-equal"] = await withFarm(
+      fairnessEqualFarmEnv(),
+      (farm) =>
+        fairnessEqual(
+          farm,
+          {
+            users: options["equal-users"] ?? 50,
+            outstandingPerUser: 8,
+            weightedOutstandingPerUser: 32,
+            warmupS: 5,
+            windowS: options["window-s"] ?? 30,
+          },
+          log,
+        ),
+      { config: fairnessEqualFarmConfig },
+    );
+  }
+  if (runs("scheduler-overhead")) {
+    log("scheduler-overhead: no-op turns through the fair scheduler vs plain BullMQ");
+    figures["scheduler-overhead"] = await schedulerOverhead(
+      REDIS_URL,
+      {
+        jobs: options["overhead-jobs"] ?? 20_000,
+        users: options["overhead-users"] ?? 200,
+        concurrency: workerConcurrency,
+        repeats: options["overhead-repeats"] ?? 3,
+        baselineJobsPerS: baseline.jobs_per_s,
+      },
+      log,
+    );
+  }
+  if (runs("model-429")) {
+    log("model-429: model a answers 429 while model b's load runs");
+    figures["model-429"] = await withFarm(
+      model429FarmEnv(),
+      (farm) =>
+        model429(
+          farm,
+          {
+            faultS: options["fault-s"] ?? 30,
+            retryAfterS: options["retry-after-s"] ?? 5,
+            aTurnsPerS: options["a-turns-per-s"] ?? 5,
+            baselineS: 20,
+            recoveryS: 10,
+            warmupS: 5,
+          },
+          log,
+        ),
+      { config: model429FarmConfig },
+    );
+  }
+
   const output = {
     scenario,
     figures: scenario === "all" ? figures : figures[scenario],
@@ -128,6 +221,7 @@ async function main(): Promise<void> {
       worker_concurrency: workerConcurrency,
       api_processes: 1,
       worker_processes: 1,
+      // The scheduling scenarios list their own farm settings in their figures.
       simulator_latency_ms: 0,
       flow,
       cpus: os.cpus().length,

@@ -23,3 +23,14 @@ export function latencyFigures(prefix: string, valuesMs: number[]): Record<strin
 export function mean(values: number[]): number {
   return values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length;
 }
+
+export function median(values: number[]): number {
+  return percentile(values, 50);
+}
+
+/** Jain's fairness index (Σx)² / (n·Σx²): 1 when every x is equal, 1/n when one takes all. */
+export function jainIndex(values: number[]): number {
+  const sum = values.reduce((a, b) => a + b, 0);
+  const squares = values.reduce((a, b) => a + b * b, 0);
+  return squares === 0 ? Number.NaN : (sum * sum) / (values.length * squares);
+}

@@ -3,7 +3,7 @@
  *
  * Invariants:
  * - job id = turn id, so adding a turn twice is a no-op while its job exists;
- * - job data holds ids (and a timestamp) only: inputs, outputs and secrets stay in the store;
+ * - job data holds ids (and parking state) only: inputs, outputs and secrets stay in the store;
  * - finished jobs are removed by age and count, so Redis does not grow with history
  *   (the store is the record of what happened).
  */
@@ -18,6 +18,8 @@ export interface TurnJobData {
   userId: string;
   /** When the turn was first parked for a model's budget (ms); bounds how long it may wait. */
   deferredSince?: number;
+  /** The model the turn was last parked for; a wake-up checks its hold before resuming. */
+  parkedFor?: string;
 }
 
 /** Infrastructure failures (not turn failures: those end the turn normally) are retried. */

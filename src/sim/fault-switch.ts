@@ -62,7 +62,10 @@ export class FaultSwitch {
 }
 
 /** Validates a `POST /sim/faults` body: `{"model", "rate429", "retryAfterS"?}`. */
-export function parseFaultRule(body: string, defaultRetryAfterS: number): FaultRule | RequestProblem {
+export function parseFaultRule(
+  body: string,
+  defaultRetryAfterS: number,
+): FaultRule | RequestProblem {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);

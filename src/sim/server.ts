@@ -20,13 +20,7 @@ import type { AddressInfo } from "node:net";
 import type { FarmConfig } from "../config/schema.js";
 import type { Logger } from "../obs/logger.js";
 import { createChatHandler } from "./chat.js";
-import {
-  bodyTooLarge,
-  invalidRequest,
-  sendError,
-  serverError,
-  unknownRoute,
-} from "./errors.js";
+import { bodyTooLarge, invalidRequest, sendError, serverError, unknownRoute } from "./errors.js";
 import { FaultSwitch, parseFaultRule } from "./fault-switch.js";
 import { DEFAULT_RETRY_AFTER_S } from "./faults.js";
 import { DEFAULT_MODEL_ID } from "./request.js";
@@ -73,9 +67,7 @@ export async function startSimServer(
     }
   };
   const server = createServer((req, res) => {
-    guarded(res, () =>
-      route(req, res, faultSwitch, (body) => guarded(res, () => chat(body, res))),
-    );
+    guarded(res, () => route(req, res, faultSwitch, (body) => guarded(res, () => chat(body, res))));
   });
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.headersTimeout = HEADERS_TIMEOUT_MS;

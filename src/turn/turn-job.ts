@@ -27,6 +27,7 @@ import { ensureWorkspace } from "../tools/workspace.js";
 import { finalizeTurn, type TurnEnding } from "./finalize.js";
 import { type AbortReason, classifyEarlyStop } from "./loop-outcome.js";
 import { type ModelDeferral, ModelGate } from "./model-gate.js";
+import { parkTurn, sendBackIfStillParked } from "./parking.js";
 import { readTurnRecord } from "./read-record.js";
 import { RecordedTurn } from "./recorded-turn.js";
 import type { TurnServices } from "./services.js";
@@ -77,6 +78,7 @@ export class TurnJobRunner {
       session_id: sessionId,
       turn_id: turnId,
     });
+    if (await sendBackIfStillParked(this.services, job, token)) throw new DelayedError();
     // Watch before acquiring: a cancel is then either seen by acquire (flag) or by the watch.
     const abort = new TurnAbort();
     const unwatch = this.services.cancels.watch(turnId, () => abort.fire("cancel"));
@@ -165,8 +167,10 @@ export class TurnJobRunner {
       log.info("turn started", { attempt: turn.attempt, resumed: !recorded.isEmpty });
 
       const run = await this.runLoop(turn, recorded, emitter, abort, log, job.data.deferredSince);
-      if (run.kind === "defer")
-        return await this.park(job, token, turn, lease, emitter, run.deferral);
+      if (run.kind === "defer") {
+        await parkTurn(this.services, { job, token, turn, lease, emitter }, run.deferral);
+        throw new DelayedError();
+      }
       if (run.kind === "hand_back") {
         await emitter.flush().catch(() => undefined);
         await leases.release(turn.sessionId, turn.id, lease, true);
@@ -260,41 +264,6 @@ export class TurnJobRunner {
       }
       return stop;
     }
-  }
-
-  /**
-   * Parks a turn whose model has no budget for a while: its job waits in BullMQ's delayed set
-   * (so it holds no worker slot and no dispatch window) and the session keeps it at its head.
-   * The turn keeps its user's running slot: it has started and resumes from its log.
-   */
-  private async park(
-    job: Job<TurnJobData>,
-    token: string,
-    turn: TurnRecord,
-    lease: string,
-    emitter: TurnEmitter,
-    deferral: ModelDeferral,
-  ): Promise<never> {
-    emitter.emit("progress", `defer.a${turn.attempt}`, {
-      stage: "waiting_for_model",
-      model: deferral.model,
-      reason: deferral.reason,
-      retry_after_ms: deferral.retryAfterMs,
-    });
-    await emitter.flush();
-    await this.services.leases.release(turn.sessionId, turn.id, lease, true);
-    if (job.data.deferredSince === undefined) {
-      await job.updateData({ ...job.data, deferredSince: Date.now() });
-    }
-    await job.moveToDelayed(Date.now() + deferral.retryAfterMs, token);
-    void this.services.dispatcher.kick(1);
-    this.services.logger.info("turn parked until its model has budget", {
-      turn_id: turn.id,
-      model: deferral.model,
-      reason: deferral.reason,
-      retry_after_ms: deferral.retryAfterMs,
-    });
-    throw new DelayedError();
   }
 
   /** The store says the turn ended; make sure the log says so too and the session moves on. */

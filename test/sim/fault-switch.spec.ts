@@ -68,7 +68,6 @@ describe("sim runtime fault switch (/sim/faults)", () => {
 
   it("a fractional rate fails about that share, reproducibly for the same seed", async () => {
     const run = async () => {
-      await fetch(faultsUrl(), { method: "DELETE" });
       const fresh = await startSim({ seed: 7 });
       try {
         await fetch(fresh.url.replace(/\/v1$/, "/sim/faults"), {
@@ -130,16 +129,48 @@ describe("sim runtime fault switch (/sim/faults)", () => {
     expect(wrongMethod.status).to.equal(404);
   });
 
-  it("keeps its draws apart from the configured fault rates", () => {
-    const parsed = parseFaultRule('{"model":"x","rate429":0.25}', 4);
-    expect(parsed).to.deep.equal({ model: "x", rate429: 0.25, retryAfterS: 4 });
+  it("never shifts the configured-rate faults: those requests fail as without the switch", async () => {
+    const statuses = async (rule?: unknown) => {
+      const fresh = await startSim({ faultRate500: 0.3, seed: 5 });
+      try {
+        if (rule) {
+          await fetch(fresh.url.replace(/\/v1$/, "/sim/faults"), {
+            method: "POST",
+            body: JSON.stringify(rule),
+          });
+        }
+        const out: number[] = [];
+        for (let i = 0; i < 40; i++) {
+          const res = await postChat(fresh, { model: "m", messages: [user(`q${i}`)] });
+          await res.arrayBuffer();
+          out.push(res.status);
+        }
+        return out;
+      } finally {
+        await fresh.close();
+      }
+    };
+    const without = await statuses();
+    const withSwitch = await statuses({ model: "m", rate429: 0.5 });
+    expect(without).to.include(500);
+    withSwitch.forEach((status, i) => {
+      expect(status, `request ${i}`).to.be.oneOf(without[i] === 500 ? [500] : [200, 429]);
+    });
+    expect(withSwitch).to.include(429);
+  });
+
+  it("parses a rule with the default Retry-After, and draws only for matched models", () => {
+    expect(parseFaultRule('{"model":"x","rate429":0.25}', 4)).to.deep.equal({
+      model: "x",
+      rate429: 0.25,
+      retryAfterS: 4,
+    });
     const a = new FaultSwitch(1);
     const b = new FaultSwitch(1);
     a.set({ model: "x", rate429: 0.5, retryAfterS: 1 });
     b.set({ model: "x", rate429: 0.5, retryAfterS: 1 });
     const draws = (s: FaultSwitch) => Array.from({ length: 20 }, () => s.pick429("x"));
     expect(draws(a)).to.deep.equal(draws(b));
-    // Requests of models without a rule draw nothing.
     for (let i = 0; i < 5; i++) expect(b.pick429("y")).to.equal(undefined);
     expect(draws(a)).to.deep.equal(draws(b));
   });
