@@ -30,7 +30,29 @@ import { commonArgs, FAIR_LUA_PRELUDE } from "./fair-lua.js";
 /** Upper bound of turns one pass claims, so one script call stays short. */
 const MAX_CLAIM_PER_PASS = 256;
 
-const CLAIM_LUA = `${FAIR_LUA_PRELUDE}
+/** Outlives any healthy pass; a crashed holder's claims are repaired from the outbox. */
+const PASS_LOCK_TTL_MS = 10_000;
+
+// The pass lock and the "pass again" request (slots handed over by dispatchers that found the
+// lock taken, so slots they free are not lost to a pass that counted them as busy).
+const PASS_LOCK_LUA = `
+local lock, again = F .. 'dispatching', F .. 'dispatch-again'
+local function takeAgain()
+  local handed = redis.call('GET', again)
+  if not handed then return -1 end
+  redis.call('DEL', again)
+  return tonumber(handed)
+end
+`;
+
+// Takes the pass lock (or asks its holder for another pass) and claims; unlocks at once when
+// there is nothing to publish. Replies {'busy'}, {'idle', handed}, or {'claimed', t, u, s, …}.
+const CLAIM_LUA = `${FAIR_LUA_PRELUDE}${PASS_LOCK_LUA}
+if not redis.call('SET', lock, ARGV[10], 'PX', ARGV[11], 'NX') then
+  redis.call('INCRBY', again, ARGV[8])
+  redis.call('PEXPIRE', again, ARGV[11])
+  return {'busy'}
+end
 local capacity = 0
 local workers = redis.call('HGETALL', F .. 'workers')
 for i = 1, #workers, 2 do
@@ -45,7 +67,7 @@ local inflight = redis.call('LLEN', ARGV[5]) + redis.call('LLEN', ARGV[6])
   + redis.call('ZCARD', F .. 'outbox')
 local budget = capacity + tonumber(ARGV[7]) + tonumber(ARGV[8]) - inflight
 if budget > tonumber(ARGV[9]) then budget = tonumber(ARGV[9]) end
-local out = {}
+local out = {'claimed'}
 local claimed = 0
 while claimed < budget do
   local top = redis.call('ZRANGE', F .. 'ready', 0, 0, 'WITHSCORES')
@@ -70,30 +92,22 @@ while claimed < budget do
   end
   settle(u)
 end
-return out
+if claimed > 0 then return out end
+redis.call('DEL', lock)
+return {'idle', tostring(takeAgain())}
 `;
 
-/** Outlives any healthy pass; a crashed holder's claims are repaired from the outbox. */
-const PASS_LOCK_TTL_MS = 10_000;
-
-/**
- * Takes the pass lock, or asks whoever holds it for another pass, handing over the slots the
- * caller is freeing (so they are not lost to a pass that counted them as busy).
- */
-const LOCK_LUA = `
-if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
-redis.call('INCRBY', KEYS[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return 0
-`;
-
-/** Frees the pass lock if still ours; returns the slots handed over for another pass, or -1. */
-const UNLOCK_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-local again = redis.call('GET', KEYS[2])
-if not again then return -1 end
-redis.call('DEL', KEYS[2])
-return tonumber(again)
+// The claims' jobs exist (ARGV[3..]): they leave the outbox and need no metadata any more.
+// Then frees the pass lock if still ours; returns the slots handed over for another pass, or -1.
+const ACK_UNLOCK_LUA = `
+local F = ARGV[1]
+${PASS_LOCK_LUA}
+for i = 3, #ARGV do
+  redis.call('ZREM', F .. 'outbox', ARGV[i])
+  redis.call('HDEL', F .. 'meta', ARGV[i])
+end
+if redis.call('GET', lock) == ARGV[2] then redis.call('DEL', lock) end
+return takeAgain()
 `;
 
 export interface DispatcherOptions {
@@ -103,8 +117,7 @@ export interface DispatcherOptions {
 
 export class Dispatcher {
   private readonly claimScript: RedisScript<string[]>;
-  private readonly lockScript: RedisScript<number>;
-  private readonly unlockScript: RedisScript<number>;
+  private readonly ackUnlockScript: RedisScript<number>;
   private running: Promise<void> | null = null;
   private again = false;
   private allowance = 0;
@@ -118,8 +131,7 @@ export class Dispatcher {
     private readonly logger: Logger,
   ) {
     this.claimScript = defineScript(redis, "farmFairClaim", 0, CLAIM_LUA);
-    this.lockScript = defineScript(redis, "farmFairPassLock", 2, LOCK_LUA);
-    this.unlockScript = defineScript(redis, "farmFairPassUnlock", 2, UNLOCK_LUA);
+    this.ackUnlockScript = defineScript(redis, "farmFairAckUnlock", 0, ACK_UNLOCK_LUA);
   }
 
   /**
@@ -187,20 +199,32 @@ export class Dispatcher {
 
   /** One locked pass; a pass that finds the lock taken is left to its holder. */
   private async pass(allowance: number): Promise<void> {
-    const lock = `${this.keys.fairPrefix}dispatching`;
-    const flag = `${this.keys.fairPrefix}dispatch-again`;
     const token = randomUUID();
+    let reply = await this.claim(allowance, token);
     // Twice: if the holder released between our miss and our request, it may not see it. The
     // second try hands over nothing more: the first one's slots are already with the holder.
-    if ((await this.lockScript(lock, flag, token, PASS_LOCK_TTL_MS, allowance)) !== 1) {
-      if ((await this.lockScript(lock, flag, token, PASS_LOCK_TTL_MS, 0)) !== 1) return;
-      allowance = 0;
-    }
-    let handedOver = -1;
-    try {
-      await this.claimAndPublish(allowance);
-    } finally {
-      handedOver = await this.unlockScript(lock, flag, token);
+    if (reply[0] === "busy") reply = await this.claim(0, token);
+    if (reply[0] === "busy") return;
+    let handedOver = reply[0] === "idle" ? Number(reply[1]) : -1;
+    if (reply[0] === "claimed") {
+      const claims: TurnJobData[] = [];
+      for (let i = 1; i + 2 < reply.length; i += 3) {
+        claims.push({
+          turnId: reply[i] as string,
+          userId: reply[i + 1] as string,
+          sessionId: reply[i + 2] as string,
+        });
+      }
+      let published: string[] = [];
+      try {
+        await this.publish(claims);
+        published = claims.map((c) => c.turnId);
+      } finally {
+        // Unpublished claims stay in the outbox for the repair; the lock is freed either way.
+        handedOver = await this.ackUnlockScript(this.keys.fairPrefix, token, ...published);
+      }
+      // A full batch means more may be dispatchable right now.
+      if (claims.length >= MAX_CLAIM_PER_PASS) this.again = true;
     }
     if (handedOver >= 0) {
       this.again = true;
@@ -208,28 +232,17 @@ export class Dispatcher {
     }
   }
 
-  private async claimAndPublish(allowance: number): Promise<void> {
-    const reply = await this.claimScript(
+  private claim(allowance: number, token: string): Promise<string[]> {
+    return this.claimScript(
       ...commonArgs(this.keys, this.options.defaultCap),
       this.keys.turnQueueWait,
       this.keys.turnQueueActive,
       this.options.prefetch,
       allowance,
       MAX_CLAIM_PER_PASS,
+      token,
+      PASS_LOCK_TTL_MS,
     );
-    if (reply.length === 0) return;
-    const claims: TurnJobData[] = [];
-    for (let i = 0; i + 2 < reply.length; i += 3) {
-      claims.push({
-        turnId: reply[i] as string,
-        userId: reply[i + 1] as string,
-        sessionId: reply[i + 2] as string,
-      });
-    }
-    await this.publish(claims);
-    await this.acknowledge(claims.map((c) => c.turnId));
-    // A full batch means more may be dispatchable right now.
-    if (claims.length >= MAX_CLAIM_PER_PASS) this.again = true;
   }
 
   /** The claims' jobs exist: they leave the outbox and need no metadata any more. */

@@ -50,13 +50,14 @@ return 1
 const RELEASE_LUA = `${FAIR_LUA_PRELUDE}
 local t, u = ARGV[5], ARGV[6]
 local freed = redis.call('SREM', rk(u), t)
-if freed == 1 then bump(F .. 'running', u, -1) end
-if redis.call('LREM', qk(u), 0, t) > 0 then
+if freed == 1 then
+  bump(F .. 'running', u, -1)
+elseif redis.call('LREM', qk(u), 0, t) > 0 then
+  -- Ended while still waiting (a repair, a cancel racing dispatch): leave the FIFO too.
   redis.call('ZREM', F .. 'waiting', t)
   bump(F .. 'backlog', u, -1)
 end
-redis.call('ZREM', F .. 'outbox', t)
-redis.call('HDEL', F .. 'meta', t)
+if redis.call('HDEL', F .. 'meta', t) == 1 then redis.call('ZREM', F .. 'outbox', t) end
 settle(u)
 return freed
 `;

@@ -32,8 +32,9 @@ export interface TurnoverDeps {
 
 /**
  * The turn has ended (or is dropped): free its session for the next turn, free its user's
- * running slot, and dispatch what that made runnable. `freeingSlot` says the caller still
- * occupies a worker slot it is about to give up, so dispatch may count it as free.
+ * running slot, and start a dispatch pass for what that made runnable. The pass is not awaited:
+ * a worker must not keep its slot while passes run. `freeingSlot` says the caller still occupies
+ * a worker slot it is about to give up, so dispatch may count it as free.
  */
 export async function releaseAndWakeNext(
   deps: Pick<TurnoverDeps, "leases" | "fair" | "dispatcher">,
@@ -43,7 +44,7 @@ export async function releaseAndWakeNext(
 ): Promise<void> {
   await deps.leases.release(turn.sessionId, turn.id, lease);
   await deps.fair.release(turn);
-  await deps.dispatcher.kick(freeingSlot ? 1 : 0);
+  void deps.dispatcher.kick(freeingSlot ? 1 : 0);
 }
 
 /** An emitter for a turn that is not (or no longer) run under a lease. */
