@@ -34,7 +34,7 @@ export async function startApi(config: FarmConfig, logger: Logger): Promise<Runn
     foundation.keys,
     config.worker.sessionLeaseTtlMs,
   );
-  const scheduler = buildScheduler(foundation, queue);
+  const scheduler = buildScheduler(foundation);
   const context: ApiContext = {
     ...foundation,
     liveHub: await LiveHub.start(subscriber, foundation.keys),

@@ -18,7 +18,7 @@
  * (which times processing only, jobs added beforehand), and Redis and Node CPU per job.
  * Every key is under a private prefix that is deleted after each run.
  */
-import { type Queue, Worker } from "bullmq";
+import { Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { ConfigSchema } from "../../src/config/schema.js";
 import { createLogger, type Logger } from "../../src/obs/logger.js";
@@ -53,23 +53,6 @@ interface RunResult {
   submit_s: number;
   redis_cpu_ms_per_job: number;
   node_cpu_ms_per_job: number;
-  /** Fair runs: dispatch passes that added jobs (one addBulk each), and jobs per such pass. */
-  dispatch_batches?: number;
-  jobs_per_dispatch_batch?: number;
-}
-
-/** Counts the dispatcher's job batches: it adds each pass's claims with one `addBulk`. */
-function countBatches(queues: Queue<TurnJobData>[]) {
-  const counts = { batches: 0, jobs: 0 };
-  for (const queue of queues) {
-    const addBulk = queue.addBulk.bind(queue);
-    queue.addBulk = ((jobs: Parameters<typeof addBulk>[0]) => {
-      counts.batches++;
-      counts.jobs += jobs.length;
-      return addBulk(jobs);
-    }) as typeof queue.addBulk;
-  }
-  return counts;
 }
 
 const turnOf = (i: number, users: number) => ({
@@ -154,16 +137,13 @@ async function fairRun(
     return c;
   };
   // The API side admits; the worker side runs jobs and releases. Each has its own dispatcher
-  // and connections, as two processes would; the farm-wide pass lock arbitrates between them.
+  // and connections, as two processes would.
   const apiRedis = connect("command");
-  const apiQueue = createTurnQueue(connect("queue"), keys.bullPrefix);
-  const api = buildScheduler({ config, redis: apiRedis, keys, logger }, apiQueue);
+  const api = buildScheduler({ config, redis: apiRedis, keys, logger });
   const workerRedis = connect("command");
-  const workerQueue = createTurnQueue(connect("queue"), keys.bullPrefix);
-  const workerSide = buildScheduler({ config, redis: workerRedis, keys, logger }, workerQueue);
+  const workerSide = buildScheduler({ config, redis: workerRedis, keys, logger });
   const leases = new SessionLeases(workerRedis, keys, config.worker.sessionLeaseTtlMs);
   const turnover = { leases, fair: workerSide.fair, dispatcher: workerSide.dispatcher };
-  const batches = countBatches([apiQueue, workerQueue]);
 
   const done = new Countdown(options.jobs);
   const worker = new Worker<TurnJobData>(
@@ -194,15 +174,12 @@ async function fairRun(
     );
     return {
       ...result,
-      dispatch_batches: batches.batches,
-      jobs_per_dispatch_batch: round(batches.jobs / batches.batches),
     };
   } finally {
     await worker.close();
     await capacity.stop();
     await workerSide.dispatcher.stop();
     await api.dispatcher.stop();
-    await Promise.all([apiQueue.close(), workerQueue.close()]);
     await deletePrefix(apiRedis, prefix);
     await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
   }
@@ -292,8 +269,6 @@ export async function schedulerOverhead(
     plain_redis_cpu_ms_per_job: med(plain, "redis_cpu_ms_per_job"),
     fair_node_cpu_ms_per_job: med(fair, "node_cpu_ms_per_job"),
     plain_node_cpu_ms_per_job: med(plain, "node_cpu_ms_per_job"),
-    fair_dispatch_batches: med(fair, "dispatch_batches"),
-    fair_jobs_per_dispatch_batch: med(fair, "jobs_per_dispatch_batch"),
     dispatch_window: options.concurrency + DISPATCH_PREFETCH,
   };
 }

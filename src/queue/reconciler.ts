@@ -123,8 +123,8 @@ export class Reconciler {
     });
     if (!job) {
       const state = await fair.stateOf(turn);
-      // Waiting for its turn, or claimed a moment ago: nothing is lost.
-      if (state === "waiting" || state === "claimed") return false;
+      // Waiting for its turn: nothing is lost.
+      if (state === "waiting") return false;
       if (state === "running") {
         log.warn("dispatched turn had no job; adding it again", { status: turn.status });
         const data = { turnId: turn.id, sessionId: turn.sessionId, userId: turn.userId };
@@ -144,7 +144,7 @@ export class Reconciler {
     if (state === "completed") {
       log.warn("turn's job completed without ending it; admitting it again");
       await job.remove();
-      if (await fair.release(turn)) log.warn("freed the running slot of the completed job");
+      if (await fair.freeSlot(turn)) log.warn("freed the running slot of the completed job");
       await admission.admit(turn);
       return true;
     }

@@ -36,16 +36,25 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return 'cancel' end
 return 'held'
 `;
 
-const RELEASE_LUA = `
-local holder = redis.call('GET', KEYS[1])
-if holder and (holder == ARGV[1] or
-    (ARGV[1] == '' and string.sub(holder, 1, #ARGV[2] + 1) == ARGV[2] .. ':')) then
-  redis.call('DEL', KEYS[1])
+/**
+ * Lua defining `releaseSession(leaseKey, orderKey, lease, turn, keep)`: the one definition of
+ * releasing, shared with the fair scheduler's end-of-turn script (src/scheduler/fair-queue.ts).
+ * Returns the session's next head turn, if any.
+ */
+export const RELEASE_SESSION_LUA_FN = `
+local function releaseSession(leaseKey, orderKey, lease, turn, keep)
+  local holder = redis.call('GET', leaseKey)
+  if holder and (holder == lease or
+      (lease == '' and string.sub(holder, 1, #turn + 1) == turn .. ':')) then
+    redis.call('DEL', leaseKey)
+  end
+  if not keep then redis.call('LREM', orderKey, 0, turn) end
+  return redis.call('LINDEX', orderKey, 0)
 end
-if ARGV[3] ~= 'keep' then
-  redis.call('LREM', KEYS[2], 0, ARGV[2])
-end
-return redis.call('LINDEX', KEYS[2], 0)
+`;
+
+const RELEASE_LUA = `${RELEASE_SESSION_LUA_FN}
+return releaseSession(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3] == 'keep')
 `;
 
 export type AcquireResult =

@@ -30,16 +30,22 @@ const KEEP_FAILED = { age: 7 * 86_400, count: 10_000 };
 /** BullMQ's queue-wide event stream; we do not consume it, so keep it short. */
 const QUEUE_EVENTS_MAX_LEN = 1_000;
 
+/** Options of every turn job, whoever adds it (a `Queue.add`, or the dispatcher's Lua). */
+export const TURN_JOB_OPTIONS = {
+  attempts: JOB_ATTEMPTS,
+  backoff: { type: "exponential", delay: JOB_BACKOFF_MS },
+  removeOnComplete: KEEP_COMPLETED,
+  removeOnFail: KEEP_FAILED,
+} as const;
+
+/** The name every turn job carries. */
+export const TURN_JOB_NAME = "turn";
+
 export function createTurnQueue(connection: Redis, bullPrefix: string): Queue<TurnJobData> {
   return new Queue<TurnJobData>(TURN_QUEUE_NAME, {
     connection,
     prefix: bullPrefix,
     streams: { events: { maxLen: QUEUE_EVENTS_MAX_LEN } },
-    defaultJobOptions: {
-      attempts: JOB_ATTEMPTS,
-      backoff: { type: "exponential", delay: JOB_BACKOFF_MS },
-      removeOnComplete: KEEP_COMPLETED,
-      removeOnFail: KEEP_FAILED,
-    },
+    defaultJobOptions: TURN_JOB_OPTIONS,
   });
 }

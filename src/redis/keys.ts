@@ -35,9 +35,16 @@ export interface RedisKeys {
   fairPrefix: string;
   /** `sessionOrder(id)` is `<sessionPrefix><id>:order`; the scheduler's Lua builds it this way. */
   sessionPrefix: string;
-  /** BullMQ's wait and active lists of the turn queue, which the dispatcher's window counts. */
+  /**
+   * Keys of BullMQ's turn queue the dispatcher's Lua writes (it adds jobs the way BullMQ's own
+   * add script does; see src/scheduler/bullmq-insert.ts): job hashes `<turnQueueJob><id>`, the
+   * wait and active lists, the marker that wakes workers, and the queue's meta hash.
+   */
+  turnQueueJob: string;
   turnQueueWait: string;
   turnQueueActive: string;
+  turnQueueMarker: string;
+  turnQueueMeta: string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -54,7 +61,10 @@ export function redisKeys(prefix: string): RedisKeys {
     cancelChannel: `${prefix}:cancel`,
     fairPrefix: `${prefix}:fair:`,
     sessionPrefix: `${prefix}:s:`,
+    turnQueueJob: `${prefix}:bull:${TURN_QUEUE_NAME}:`,
     turnQueueWait: `${prefix}:bull:${TURN_QUEUE_NAME}:wait`,
     turnQueueActive: `${prefix}:bull:${TURN_QUEUE_NAME}:active`,
+    turnQueueMarker: `${prefix}:bull:${TURN_QUEUE_NAME}:marker`,
+    turnQueueMeta: `${prefix}:bull:${TURN_QUEUE_NAME}:meta`,
   };
 }

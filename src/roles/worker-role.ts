@@ -46,7 +46,7 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
   const queue = createTurnQueue(queueConnection, keys.bullPrefix);
   const leases = new SessionLeases(foundation.redis, keys, config.worker.sessionLeaseTtlMs);
   const clients = new ModelClients(config.models);
-  const scheduler = buildScheduler(foundation, queue);
+  const scheduler = buildScheduler(foundation);
   const services: TurnServices = {
     ...foundation,
     leases,
@@ -103,9 +103,10 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
       drop: (turn) =>
         turn.sessionId
           ? releaseAndWakeNext(services, turn, null)
-          : scheduler.fair.release(turn).then(() => undefined),
+          : scheduler.fair.freeSlot(turn).then(() => undefined),
     },
     logger,
+    config.worker.reconcileMinAgeMs,
   );
   const reconciler = new Reconciler(
     {

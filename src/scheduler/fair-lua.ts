@@ -4,7 +4,7 @@
  * Keys (all under `<prefix>:fair:`; per-user keys are built in Lua from the user id):
  * - `q:<user>`    LIST   the user's admitted, not yet dispatched turns, oldest first (FIFO);
  * - `run:<user>`  SET    the user's dispatched turns that have not ended (its running slots);
- * - `meta`        HASH   turn → "<user> <session>" while the turn waits or sits in the outbox;
+ * - `meta`        HASH   turn → "<user> <session>" while the turn waits;
  * - `waiting`     ZSET   turn → admit time (ms) of every waiting turn (depth, oldest age);
  * - `ready`       ZSET   user → pass: exactly the users that can be dispatched now;
  * - `heads`       ZSET   user → admit time of its head turn, for the users in `ready`;
@@ -12,7 +12,6 @@
  * - `vt`          STRING virtual time: the pass of the last dispatch;
  * - `weight`, `cap` HASH user → weight, running cap (from its tier, refreshed on each admit);
  * - `backlog`, `running` ZSET user → count of waiting / running turns (admin view, repair);
- * - `outbox`      ZSET   turn → claim time: claimed by a dispatcher, BullMQ job not yet added;
  * - `resv:<user>`, `sresv:<session>` ZSET token → expiry: admission reservations;
  * - `workers`     HASH   worker id → "<concurrency> <expires at ms>" (dispatch window);
  * - `rejected`    HASH   reason → count of refused submits.
@@ -34,6 +33,9 @@ import type { RedisKeys } from "../redis/keys.js";
 export function commonArgs(keys: RedisKeys, defaultCap: number): (string | number)[] {
   return [keys.fairPrefix, keys.sessionPrefix, Date.now(), defaultCap];
 }
+
+/** Number of ARGV slots `commonArgs` fills; a script's own args start after it. */
+export const COMMON_ARGC = 4;
 
 export const FAIR_LUA_PRELUDE = `
 local F = ARGV[1]

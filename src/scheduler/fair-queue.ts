@@ -4,13 +4,14 @@
  * dispatcher.ts; the layout and the readiness invariant in fair-lua.ts.
  *
  * Invariants:
- * - `admit` is idempotent: a turn already waiting, claimed or running is not queued again, so a
+ * - `admit` is idempotent: a turn already waiting or dispatched is not queued again, so a
  *   retried submit or a repair can call it freely; it also puts the turn in its session's order
  *   in the same script, so user order and session order never disagree;
- * - `release` is idempotent and safe on every ending path (completed, failed, cancelled, given
+ * - `endTurn` and `freeSlot` are idempotent and safe on every ending path (completed, failed, cancelled, given
  *   up by BullMQ, found stale): a slot is freed once, and a turn that never ran is simply gone.
  */
 import type { Redis } from "ioredis";
+import { RELEASE_SESSION_LUA_FN } from "../queue/session-lease.js";
 import type { RedisKeys } from "../redis/keys.js";
 import { defineScript, type RedisScript } from "../redis/script.js";
 import { commonArgs, FAIR_LUA_PRELUDE } from "./fair-lua.js";
@@ -47,8 +48,10 @@ settle(u)
 return 1
 `;
 
-const RELEASE_LUA = `${FAIR_LUA_PRELUDE}
-local t, u = ARGV[5], ARGV[6]
+// ARGV: turn, user, session ('' when unknown), lease ('' when the caller holds none).
+const RELEASE_LUA = `${FAIR_LUA_PRELUDE}${RELEASE_SESSION_LUA_FN}
+local t, u, s = ARGV[5], ARGV[6], ARGV[7]
+if s ~= '' then releaseSession(S .. s .. ':lease', orderk(s), ARGV[8], t, false) end
 local freed = redis.call('SREM', rk(u), t)
 if freed == 1 then
   bump(F .. 'running', u, -1)
@@ -57,7 +60,7 @@ elseif redis.call('LREM', qk(u), 0, t) > 0 then
   redis.call('ZREM', F .. 'waiting', t)
   bump(F .. 'backlog', u, -1)
 end
-if redis.call('HDEL', F .. 'meta', t) == 1 then redis.call('ZREM', F .. 'outbox', t) end
+redis.call('HDEL', F .. 'meta', t)
 settle(u)
 return freed
 `;
@@ -72,8 +75,8 @@ settle(u)
 return 1
 `;
 
-/** Where a turn is in the scheduler: waiting in its FIFO, claimed, holding a slot, or unknown. */
-export type SchedulerState = "waiting" | "claimed" | "running" | "unknown";
+/** Where a turn is in the scheduler: waiting in its FIFO, dispatched (holding a slot), or unknown. */
+export type SchedulerState = "waiting" | "running" | "unknown";
 
 export interface TurnRef {
   id: string;
@@ -120,9 +123,25 @@ export class FairQueue {
     return (await this.withdrawScript(...this.common(), turn.id, turn.userId)) === 1;
   }
 
-  /** The turn has ended: frees its running slot (if it held one). True if a slot was freed. */
-  async release(turn: TurnRef): Promise<boolean> {
-    return (await this.releaseScript(...this.common(), turn.id, turn.userId)) === 1;
+  /**
+   * The turn has ended: frees its session (the lease — `lease`, or with null whichever attempt
+   * of the turn holds it — and its place in the order) and its running slot, in one script, as
+   * SessionLeases.release would. True if a slot was freed.
+   */
+  async endTurn(turn: TurnRef, lease: string | null): Promise<boolean> {
+    const reply = await this.releaseScript(
+      ...this.common(),
+      turn.id,
+      turn.userId,
+      turn.sessionId,
+      lease ?? "",
+    );
+    return reply === 1;
+  }
+
+  /** Frees the turn's running slot only, leaving its session as it is. True if one was freed. */
+  async freeSlot(turn: Pick<TurnRef, "id" | "userId">): Promise<boolean> {
+    return (await this.releaseScript(...this.common(), turn.id, turn.userId, "", "")) === 1;
   }
 
   /** Repairs the user's counters and readiness after a crash left them behind. */
@@ -132,12 +151,10 @@ export class FairQueue {
 
   async stateOf(turn: TurnRef): Promise<SchedulerState> {
     const f = this.keys.fairPrefix;
-    const [meta, claimed, running] = await Promise.all([
+    const [meta, running] = await Promise.all([
       this.redis.hexists(`${f}meta`, turn.id),
-      this.redis.zscore(`${f}outbox`, turn.id),
       this.redis.sismember(`${f}run:${turn.userId}`, turn.id),
     ]);
-    if (claimed !== null) return "claimed";
     if (running === 1) return "running";
     return meta === 1 ? "waiting" : "unknown";
   }

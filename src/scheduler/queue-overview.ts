@@ -27,17 +27,17 @@ export async function queueOverview(
 ): Promise<QueueOverview> {
   const f = src.keys.fairPrefix;
   const now = Date.now();
-  const [jobs, waiting, outbox, oldest, oldestHead, withWaiting, withRunning, runnable] =
-    await Promise.all([
+  const [jobs, waiting, oldest, oldestHead, withWaiting, withRunning, runnable] = await Promise.all(
+    [
       src.queue.getJobCounts("wait", "active", "delayed", "failed"),
       src.redis.zcard(`${f}waiting`),
-      src.redis.zcard(`${f}outbox`),
       src.redis.zrange(`${f}waiting`, 0, 0, "WITHSCORES"),
       src.redis.zrange(`${f}heads`, 0, 0, "WITHSCORES"),
       src.redis.zcard(`${f}backlog`),
       src.redis.zcard(`${f}running`),
       src.redis.zcard(`${f}ready`),
-    ]);
+    ],
+  );
   const [busiest, workers, rejections, models] = await Promise.all([
     busiestUsers(src, topUsers),
     liveWorkers(src.redis, `${f}workers`, now),
@@ -48,7 +48,7 @@ export async function queueOverview(
     at: new Date(now).toISOString(),
     counts: {
       waiting,
-      dispatched: (jobs.wait ?? 0) + outbox,
+      dispatched: jobs.wait ?? 0,
       active: jobs.active ?? 0,
       parked: jobs.delayed ?? 0,
       failed_jobs: jobs.failed ?? 0,

@@ -22,7 +22,6 @@ const POSITION_LUA = `${FAIR_LUA_PRELUDE}
 local t = ARGV[5]
 local u = metaOf(t)
 if not u then return -1 end
-if redis.call('ZSCORE', F .. 'outbox', t) then return 0 end
 local k = redis.call('LPOS', qk(u), t)
 if not k then return 0 end
 local p = tonumber(redis.call('ZSCORE', F .. 'ready', u) or '-1')

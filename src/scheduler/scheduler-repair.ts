@@ -1,8 +1,7 @@
 /**
  * Repairs the scheduler's state after crashes, as part of each reconciler pass:
- * - claims whose dispatcher died before adding their BullMQ job get the job;
- * - running slots held by turns that have ended (or no longer exist) are freed: the worker died
- *   between storing the outcome and releasing, and no job is left to finish the release;
+ * - running slots held by turns that ended a while ago (or no longer exist) are freed: the
+ *   worker died between storing the outcome and releasing, and no job is left to finish it;
  * - each active user's counters are recomputed and its readiness re-evaluated;
  * - a user whose head turn waits behind a session turn that has ended is unblocked.
  * Every step is idempotent, so a repair that races the normal path does no harm.
@@ -11,9 +10,6 @@ import type { Logger } from "../obs/logger.js";
 import { isTerminal, type Store, type TurnRecord } from "../store/port.js";
 import type { Dispatcher } from "./dispatcher.js";
 import type { FairQueue, TurnRef } from "./fair-queue.js";
-
-/** A claim older than this lost its dispatcher (a healthy one adds the job within milliseconds). */
-const STALE_CLAIM_MS = 10_000;
 
 export interface RepairHooks {
   /** The turn has ended in the store: make sure it is announced and its session moves on. */
@@ -29,11 +25,16 @@ export class SchedulerRepair {
     private readonly dispatcher: Dispatcher,
     private readonly hooks: RepairHooks,
     private readonly logger: Logger,
+    /**
+     * A turn that ended less than this ago may still be finishing on its worker (outcome
+     * stored, terminal event and release on their way): the repair leaves it alone.
+     */
+    private readonly endedMinAgeMs: number,
   ) {}
 
   /** One repair pass; returns how many things it fixed. */
   async pass(): Promise<number> {
-    let repaired = await this.dispatcher.repairOutbox(STALE_CLAIM_MS);
+    let repaired = 0;
     for (const userId of await this.fair.activeUsers()) {
       for (const turnId of await this.fair.runningTurns(userId)) {
         if (await this.freeIfEnded(turnId, userId, null)) repaired++;
@@ -55,6 +56,7 @@ export class SchedulerRepair {
   ): Promise<boolean> {
     const turn = await this.store.getTurn(turnId);
     if (turn && !isTerminal(turn.status)) return false;
+    if (turn && Date.now() - (turn.finishedAt ?? 0) < this.endedMinAgeMs) return false;
     this.logger.warn("scheduler repair: freeing an ended turn's place", {
       turn_id: turnId,
       user_id: userId,

@@ -1,12 +1,10 @@
 /**
- * The fair scheduler's parts as one process uses them, built from the shared foundation and the
- * turn queue. API processes admit and dispatch; workers also release slots and tick.
+ * The fair scheduler's parts as one process uses them, built from the shared foundation. API
+ * processes admit and dispatch; workers also release slots and tick.
  */
-import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { FarmConfig } from "../config/schema.js";
 import type { Logger } from "../obs/logger.js";
-import type { TurnJobData } from "../queue/turn-queue.js";
 import type { RedisKeys } from "../redis/keys.js";
 import { Admission } from "./admission.js";
 import { AdmissionGate } from "./admission-gate.js";
@@ -24,10 +22,12 @@ export interface Scheduler {
   tiers: Tiers;
 }
 
-export function buildScheduler(
-  base: { config: FarmConfig; redis: Redis; keys: RedisKeys; logger: Logger },
-  queue: Queue<TurnJobData>,
-): Scheduler {
+export function buildScheduler(base: {
+  config: FarmConfig;
+  redis: Redis;
+  keys: RedisKeys;
+  logger: Logger;
+}): Scheduler {
   const { config, redis, keys, logger } = base;
   const settings = config.scheduler;
   const defaultCap = settings.maxRunningPerUser;
@@ -37,7 +37,6 @@ export function buildScheduler(
   const dispatcher = new Dispatcher(
     redis,
     keys,
-    queue,
     { defaultCap, prefetch: settings.dispatchPrefetch },
     logger,
   );

@@ -37,13 +37,12 @@ export interface TurnoverDeps {
  * a worker slot it is about to give up, so dispatch may count it as free.
  */
 export async function releaseAndWakeNext(
-  deps: Pick<TurnoverDeps, "leases" | "fair" | "dispatcher">,
+  deps: Pick<TurnoverDeps, "fair" | "dispatcher">,
   turn: TurnRef,
   lease: string | null,
   freeingSlot = false,
 ): Promise<void> {
-  await deps.leases.release(turn.sessionId, turn.id, lease);
-  await deps.fair.release(turn);
+  await deps.fair.endTurn(turn, lease);
   void deps.dispatcher.kick(freeingSlot ? 1 : 0);
 }
 

@@ -59,7 +59,7 @@ describe("Reconciler", () => {
     store = SqliteStore.open(path.join(dir, `${uniqueId("store")}.sqlite`));
     queue = createTurnQueue(queueConnection, keys.bullPrefix);
     // A running cap above every test's turn count: these tests are about jobs, not fairness.
-    scheduler = schedulerFor(redis, keys, queue, { maxRunningPerUser: 1_000 });
+    scheduler = schedulerFor(redis, keys, { maxRunningPerUser: 1_000 });
     failCalls = [];
     options = {
       intervalMs: INTERVAL_MS,
@@ -94,6 +94,7 @@ describe("Reconciler", () => {
       scheduler.dispatcher,
       noHooks,
       logger,
+      MIN_AGE_MS,
     );
     return new Reconciler(
       {

@@ -2,7 +2,7 @@
  * The admission gate against a real Redis: reservations count toward the user's queue limit
  * until admitted or given back, a busy or reserved session refuses `on_busy: "reject"`, and the
  * two overload signals refuse with 503. Also: the dispatch window follows registered worker
- * capacity, orphaned claims are repaired, and tiers resolve safely.
+ * capacity, and tiers resolve safely.
  */
 import { expect } from "chai";
 import { ConfigSchema, type FarmConfig } from "../../src/config/schema.js";
@@ -19,7 +19,7 @@ describe("Admission gate and dispatch window", () => {
   const fx = schedulerFixture("gate");
 
   const scheduler = (settings: Partial<FarmConfig["scheduler"]> = {}): Scheduler =>
-    schedulerFor(fx.redis, fx.keys, fx.queue, settings);
+    schedulerFor(fx.redis, fx.keys, settings);
 
   async function refusal(attempt: Promise<unknown>): Promise<FarmError> {
     try {
@@ -100,26 +100,6 @@ describe("Admission gate and dispatch window", () => {
     expect(await fx.queue.getWaitingCount()).to.equal(6);
     await capacity.stop();
     expect(await fx.redis.hlen(`${fx.keys.fairPrefix}workers`)).to.equal(0);
-  });
-
-  it("adds the job of a claim whose dispatcher died before adding it", async () => {
-    const s = scheduler({ dispatchPrefetch: 10 });
-    const turn = turnOf("orphan");
-    await s.fair.admit(turn, s.tiers.limitsOf("orphan"));
-    // What a dying dispatcher leaves: claimed into the outbox, no job.
-    const f = fx.keys.fairPrefix;
-    await fx.redis
-      .multi()
-      .lpop(`${f}q:orphan`)
-      .zrem(`${f}ready`, "orphan")
-      .sadd(`${f}run:orphan`, turn.id)
-      .zadd(`${f}outbox`, Date.now() - 60_000, turn.id)
-      .exec();
-    expect(await s.fair.stateOf(turn)).to.equal("claimed");
-
-    expect(await s.dispatcher.repairOutbox(10_000)).to.equal(1);
-    expect((await fx.queue.getJob(turn.id))?.data).to.deep.include({ turnId: turn.id });
-    expect(await s.fair.stateOf(turn)).to.equal("running");
   });
 
   it("resolves tiers by own keys only", () => {

@@ -7,6 +7,7 @@
 import { expect } from "chai";
 import { Redis } from "ioredis";
 import type { FarmConfig } from "../../src/config/schema.js";
+import { SessionLeases } from "../../src/queue/session-lease.js";
 import type { TurnRef } from "../../src/scheduler/fair-queue.js";
 import type { Scheduler } from "../../src/scheduler/scheduler.js";
 import { REDIS_URL } from "../helpers/farm.js";
@@ -18,7 +19,7 @@ describe("Fair scheduler", () => {
 
   /** A scheduler on this test's keys; `prefetch` is the whole window (no worker registered). */
   function scheduler(settings: Partial<FarmConfig["scheduler"]> = {}, conn = fx.redis): Scheduler {
-    return schedulerFor(conn, fx.keys, fx.queue, { maxRunningPerUser: 1_000, ...settings });
+    return schedulerFor(conn, fx.keys, { maxRunningPerUser: 1_000, ...settings });
   }
 
   function turnOf(userId: string, sessionId = uniqueId("sess")): TurnRef {
@@ -36,11 +37,13 @@ describe("Fair scheduler", () => {
     return jobs.map((j) => j.id as string);
   }
 
-  /** Simulates a worker finishing a turn: frees its session and slot, as turnover does. */
+  /** Simulates a worker finishing a turn: its job goes, then it frees session and slot. */
   async function finish(s: Scheduler, turn: TurnRef): Promise<void> {
-    await fx.redis.lrem(fx.keys.sessionOrder(turn.sessionId), 0, turn.id);
     await (await fx.queue.getJob(turn.id))?.remove();
-    await s.fair.release(turn);
+    expect(await s.fair.endTurn(turn, null)).to.equal(true);
+    expect(await fx.redis.lrange(fx.keys.sessionOrder(turn.sessionId), 0, -1)).to.not.include(
+      turn.id,
+    );
   }
 
   const userOf = (turnId: string) => turnId.split("_")[0]?.replace("turn-", "");
@@ -112,7 +115,7 @@ describe("Fair scheduler", () => {
     await finish(s, turns[0] as TurnRef);
     await s.dispatcher.kick();
     expect(await dispatched()).to.have.members([turns[1]?.id, other.id, turns[2]?.id]);
-    expect(await s.fair.release(turns[0] as TurnRef), "a second release frees nothing").to.equal(
+    expect(await s.fair.endTurn(turns[0] as TurnRef, null), "a second end frees nothing").to.equal(
       false,
     );
   });
@@ -130,6 +133,26 @@ describe("Fair scheduler", () => {
     await finish(s, first);
     await s.dispatcher.kick();
     expect(await dispatched()).to.deep.equal([second.id, elsewhere.id]);
+  });
+
+  it("ends a turn in one step: its lease, its place in the session, its slot", async () => {
+    const s = scheduler({ dispatchPrefetch: 100 });
+    const session = uniqueId("sess");
+    const [first, second] = [turnOf("e", session), turnOf("e", session)];
+    await queueTurns(s, [first, second]);
+    await s.dispatcher.kick();
+    const leases = new SessionLeases(fx.redis, fx.keys, 30_000);
+    const taken = await leases.acquire(session, first.id, "tok");
+    expect(taken.kind).to.equal("acquired");
+
+    expect(await s.fair.endTurn(first, `${first.id}:other-token`)).to.equal(true);
+    expect(await leases.holder(session), "another lease is not ours to drop").to.equal(
+      `${first.id}:tok`,
+    );
+    await s.fair.endTurn(first, null);
+    expect(await leases.holder(session), "null drops any attempt of the turn").to.equal(null);
+    expect(await fx.redis.lrange(fx.keys.sessionOrder(session), 0, -1)).to.deep.equal([second.id]);
+    expect(await fx.redis.scard(`${fx.keys.fairPrefix}run:e`)).to.equal(0);
   });
 
   it("admits idempotently and withdraws a waiting turn", async () => {
@@ -174,7 +197,6 @@ describe("Fair scheduler", () => {
       expect(order).to.have.length(turns.length);
       expect(new Set(order).size).to.equal(turns.length);
       const f = fx.keys.fairPrefix;
-      expect(await fx.redis.zcard(`${f}outbox`)).to.equal(0);
       expect(await fx.redis.zcard(`${f}backlog`)).to.equal(0);
       expect(await fx.redis.hlen(`${f}meta`)).to.equal(0);
       for (let u = 0; u < 20; u++) {

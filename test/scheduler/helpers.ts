@@ -1,6 +1,6 @@
 /**
- * Builds the scheduler's parts on a private key prefix and a real BullMQ queue, with
- * scheduler settings a test overrides only where it matters.
+ * Builds the scheduler's parts on a private key prefix (its dispatcher adds jobs to the turn
+ * queue under that prefix), with scheduler settings a test overrides only where it matters.
  */
 import type { Queue } from "bullmq";
 import { Redis } from "ioredis";
@@ -15,12 +15,11 @@ import { testPrefix, uniqueId } from "../queue/helpers.js";
 export function schedulerFor(
   redis: Redis,
   keys: RedisKeys,
-  queue: Queue<TurnJobData>,
   settings: Partial<FarmConfig["scheduler"]> = {},
 ): Scheduler {
   const config = ConfigSchema.parse({ scheduler: settings });
   const logger = createLogger("test-scheduler", "error");
-  return buildScheduler({ config, redis, keys, logger }, queue);
+  return buildScheduler({ config, redis, keys, logger });
 }
 
 /** What each test of a scheduler spec gets: fresh keys and queue, shared connections. */
