@@ -45,13 +45,11 @@ local budget = capacity + tonumber(ARGV[5]) + tonumber(ARGV[6]) - inflight
 if budget > tonumber(ARGV[7]) then budget = tonumber(ARGV[7]) end
 local claimed = 0
 while claimed < budget do
-  local top = redis.call('ZRANGE', F .. 'ready', 0, 0, 'WITHSCORES')
+  local top = redis.call('ZPOPMIN', F .. 'ready')
   if #top == 0 then break end
   local u, pass = top[1], tonumber(top[2])
-  local t = dispatchableHead(u)
-  redis.call('ZREM', F .. 'ready', u)
+  local t, s = dispatchableHead(u)
   if t then
-    local _, s = metaOf(t)
     redis.call('LPOP', qk(u))
     redis.call('ZREM', F .. 'waiting', t)
     redis.call('HDEL', F .. 'meta', t)

@@ -65,14 +65,14 @@ local function bump(zkey, u, by)
   if tonumber(redis.call('ZINCRBY', zkey, by, u)) <= 0 then redis.call('ZREM', zkey, u) end
 end
 
--- The user's head turn if the user can be dispatched now, else nil.
+-- The user's head turn and its session if the user can be dispatched now, else nil.
 local function dispatchableHead(u)
   local head = redis.call('LINDEX', qk(u), 0)
   if not head then return nil end
   if redis.call('SCARD', rk(u)) >= capOf(u) then return nil end
   local _, s = metaOf(head)
   if not s or redis.call('LINDEX', orderk(s), 0) ~= head then return nil end
-  return head
+  return head, s
 end
 
 local function settle(u)
