@@ -4,8 +4,9 @@
  *
  * Keys, all under `<prefix>:mb:`: `cooldown:<model>` (exists while calls are held; its PTTL is
  * the rest of the hold), `cooling` (zset model → end of its cooldown, so the admin view finds
- * cooled models without SCAN), `inflight:<model>` (zset permit id → expiry), `rpm:<model>` and
- * `tpm:<model>` (rate-limiter-flexible's fixed one-minute windows).
+ * cooled models without SCAN), `probe:<model>` (a probe is due: the hold ended recently),
+ * `inflight:<model>` (zset permit id → expiry), `rpm:<model>` and `tpm:<model>`
+ * (rate-limiter-flexible's fixed one-minute windows).
  *
  * Invariants:
  * - a denial costs nothing: the slot and request an earlier check took, and the refused consume
@@ -14,6 +15,8 @@
  *   themselves; release is idempotent;
  * - a token correction never credits a later window with an earlier window's over-estimate;
  * - a cooldown only grows: a shorter coolDown never cuts a longer one;
+ * - after a hold ends, the first call is a probe: the others are held until it goes through (or
+ *   for PROBE_HOLD_MS), so a provider still at its limit sees one call, not a stampede;
  * - slot expiry uses Redis's clock (TIME in Lua), so workers with skewed clocks agree.
  */
 import { randomUUID } from "node:crypto";
@@ -23,6 +26,14 @@ import { defineScript, type RedisScript } from "../redis/script.js";
 
 /** Long enough for any model call; a crashed worker's slot is lost to the others this long. */
 const DEFAULT_PERMIT_TTL_MS = 10 * 60_000;
+/**
+ * After a 429 hold ends, one call probes the provider while the others wait this long at most
+ * (less: a probe that goes through ends the wait), so a still-limited provider gets one call,
+ * not every parked turn's call at once.
+ */
+const PROBE_HOLD_MS = 2_000;
+/** A hold's probe is due if the next call comes within this long after the hold ends. */
+const PROBE_DUE_WINDOW_MS = 60_000;
 /** Slots are freed by releases at call ends, not on a schedule: poll again soon. */
 const CONCURRENCY_RETRY_MS = 250;
 const RATE_WINDOW_S = 60;
@@ -41,14 +52,35 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 `;
 
+// The gate after a hold (KEYS: cooldown key, probe-due key; ARGV: probe hold ms). Returns the
+// remaining hold in ms; or -1 to the first caller after a hold ended: it is the probe, and the
+// others wait (a short hold) until its call shows whether the provider takes calls again.
+const HOLD_CHECK_LUA = `
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then return ttl end
+if redis.call('DEL', KEYS[2]) == 1 then
+  redis.call('SET', KEYS[1], 'probe', 'PX', ARGV[1])
+  return -1
+end
+return 0
+`;
+
+// Ends the probe hold early (KEYS: cooldown key) once the probe call went through.
+const PROBE_PASSED_LUA = `
+if redis.call('GET', KEYS[1]) == 'probe' then redis.call('DEL', KEYS[1]) end
+return 1
+`;
+
 const IN_FLIGHT_LUA = `${NOW_MS_LUA}
 return redis.call('ZCOUNT', KEYS[1], '(' .. string.format('%.0f', now), '+inf')
 `;
 
-// KEYS: cooldown key, cooling index. ARGV: hold ms, model. Returns the remaining hold in ms.
+// KEYS: cooldown key, cooling index, probe-due key. ARGV: hold ms, model, probe window ms.
+// Returns the remaining hold in ms.
 const COOL_DOWN_LUA = `${NOW_MS_LUA}
 local ms = tonumber(ARGV[1])
 if redis.call('PTTL', KEYS[1]) < ms then redis.call('SET', KEYS[1], '1', 'PX', ms) end
+redis.call('SET', KEYS[3], '1', 'PX', redis.call('PTTL', KEYS[1]) + tonumber(ARGV[3]))
 local remaining = redis.call('PTTL', KEYS[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('ZADD', KEYS[2], now + remaining, ARGV[2])
@@ -100,6 +132,8 @@ export class ModelBudget {
   private readonly acquireSlot: RedisScript<number>;
   private readonly countInFlight: RedisScript<number>;
   private readonly coolDownScript: RedisScript<number>;
+  private readonly holdCheckScript: RedisScript<number>;
+  private readonly probePassedScript: RedisScript<number>;
 
   constructor(
     private readonly redis: Redis,
@@ -112,7 +146,9 @@ export class ModelBudget {
     this.permitTtlMs = options.permitTtlMs ?? DEFAULT_PERMIT_TTL_MS;
     this.acquireSlot = defineScript(redis, "farmBudgetAcquireSlot", 1, ACQUIRE_SLOT_LUA);
     this.countInFlight = defineScript(redis, "farmBudgetInFlight", 1, IN_FLIGHT_LUA);
-    this.coolDownScript = defineScript(redis, "farmBudgetCoolDown", 2, COOL_DOWN_LUA);
+    this.coolDownScript = defineScript(redis, "farmBudgetCoolDown", 3, COOL_DOWN_LUA);
+    this.holdCheckScript = defineScript(redis, "farmBudgetHoldCheck", 2, HOLD_CHECK_LUA);
+    this.probePassedScript = defineScript(redis, "farmBudgetProbePassed", 1, PROBE_PASSED_LUA);
     for (const [model, given] of Object.entries(limits)) {
       // Copy the three fields only: callers may pass whole model configs, API keys included.
       const own: ModelLimits = {};
@@ -135,10 +171,15 @@ export class ModelBudget {
 
   /** Takes budget for one model call, or says how long to wait. Never waits itself. */
   async tryAcquire(model: string, estimatedTokens: number): Promise<BudgetPermit | BudgetDenial> {
-    const cooldown = await this.cooldownMs(model);
-    if (cooldown > 0) return { ok: false, reason: "cooldown", retryAfterMs: cooldown };
+    const cooldownKey = this.key("cooldown", model);
+    const hold = await this.holdCheckScript(cooldownKey, this.key("probe", model), PROBE_HOLD_MS);
+    if (hold > 0) return { ok: false, reason: "cooldown", retryAfterMs: hold };
+    // The probe's success lets everyone through at once instead of after the probe hold.
+    const probePassed = async (actualTokens?: number) => {
+      if (hold === -1 && actualTokens !== undefined) await this.probePassedScript(cooldownKey);
+    };
     const m = this.limited.get(model);
-    if (!m) return { ok: true, release: async () => {} };
+    if (!m) return { ok: true, release: probePassed };
 
     const taken: Undo[] = [];
     const deny = async (reason: BudgetDenial["reason"], ms: number): Promise<BudgetDenial> => {
@@ -182,7 +223,7 @@ export class ModelBudget {
         release: async (actualTokens?: number) => {
           if (released) return;
           released = true;
-          const steps: Promise<unknown>[] = [];
+          const steps: Promise<unknown>[] = [probePassed(actualTokens)];
           if (max !== undefined) steps.push(this.redis.zrem(slotKey, slot));
           if (m.tokens && actualTokens !== undefined && Number.isFinite(actualTokens)) {
             const diff = Math.max(0, Math.ceil(actualTokens)) - charged;
@@ -205,7 +246,14 @@ export class ModelBudget {
    */
   async coolDown(model: string, ms: number): Promise<void> {
     if (!(ms > 0)) return;
-    await this.coolDownScript(this.key("cooldown", model), this.coolingKey, Math.ceil(ms), model);
+    await this.coolDownScript(
+      this.key("cooldown", model),
+      this.coolingKey,
+      this.key("probe", model),
+      Math.ceil(ms),
+      model,
+      PROBE_DUE_WINDOW_MS,
+    );
   }
 
   /** Remaining cooldown of the model in ms (0 when none). */
@@ -253,7 +301,7 @@ export class ModelBudget {
     });
   }
 
-  private key(kind: "cooldown" | "inflight", model: string): string {
+  private key(kind: "cooldown" | "inflight" | "probe", model: string): string {
     return `${this.base}:${kind}:${model}`;
   }
 }

@@ -78,7 +78,8 @@ export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
           emitter.delta(text, stepBase, { model_round: round });
         },
       });
-      await permit.release(result.usage?.total_tokens);
+      // Without reported usage the estimate stands (and the call still counts as through).
+      await permit.release(result.usage?.total_tokens ?? contextTokens);
       recordOutput(emitter, round, result);
       return result;
     } catch (err) {

@@ -229,6 +229,38 @@ describe("ModelBudget", () => {
     });
   });
 
+  describe("probe after a hold", () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    it("lets one call through when a hold ends and holds the others until it goes through", async () => {
+      const { model, a, b } = workers({});
+      await a.coolDown(model, 50);
+      await sleep(80);
+      const probe = await permit(a, model);
+      const held = await denial(b, model);
+      expect(held.reason).to.equal("cooldown");
+      expect(held.retryAfterMs).to.be.within(1, 2_000);
+      expect(await b.cooldownMs(model), "parked turns see the probe hold too").to.be.greaterThan(0);
+
+      await probe.release(10);
+      await permit(b, model);
+      await permit(a, model);
+    });
+
+    it("keeps the others held when the probe fails, and a 429 starts a new hold", async () => {
+      const { model, a, b } = workers({});
+      await a.coolDown(model, 30);
+      await sleep(50);
+      const probe = await permit(a, model);
+      await probe.release();
+      expect((await denial(b, model)).reason, "a failed probe does not open the gate").to.equal(
+        "cooldown",
+      );
+      await a.coolDown(model, 5_000);
+      expect(await b.cooldownMs(model)).to.be.greaterThan(2_000);
+    });
+  });
+
   describe("usage", () => {
     it("reports each limited or cooling model with its figures", async () => {
       const limits = { requestsPerMinute: 10, tokensPerMinute: 1_000, maxConcurrency: 3 };
