@@ -122,7 +122,7 @@ export const ConfigSchema = z.object({
        * Longest a turn waits in a worker slot for a model's budget (rate limits, a provider's
        * 429); a longer wait hands the turn back to the queue until the budget returns.
        */
-      modelWaitMaxMs: nonNegativeInt.default(2_000),
+      modelWaitMaxMs: nonNegativeInt.default(500),
       /** How often one worker (farm-wide) repairs stuck turns, slots and counters. */
       reconcileIntervalMs: positiveInt.default(30_000),
       /** Turns younger than this may still be mid-submit; the repair leaves them alone. */
