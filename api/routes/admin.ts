@@ -41,11 +41,13 @@ export function adminRoutes(ctx: ApiContext): Router {
 
 function authorize(req: Request, token: string | undefined): void {
   if (token === undefined) {
-    if (LOOPBACK.has(req.socket.remoteAddress ?? "")) return;
+    // Behind a proxy on this host every client looks local: forwarded requests need the token.
+    const forwarded = req.get("X-Forwarded-For") ?? req.get("Forwarded");
+    if (LOOPBACK.has(req.socket.remoteAddress ?? "") && forwarded === undefined) return;
     throw new FarmError(
       403,
       "forbidden",
-      "admin routes answer only local clients unless ADMIN_TOKEN is set",
+      "admin routes answer only local, unproxied clients unless ADMIN_TOKEN is set",
     );
   }
   const given = /^Bearer (.+)$/.exec(req.get("Authorization") ?? "")?.[1] ?? "";

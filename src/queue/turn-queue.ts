@@ -16,8 +16,8 @@ export interface TurnJobData {
   turnId: string;
   sessionId: string;
   userId: string;
-  /** When the turn was first parked for a model's budget (ms); bounds how long it may wait. */
-  deferredSince?: number;
+  /** How long the turn has been parked for models' budgets in total (ms, as planned). */
+  parkedMs?: number;
   /** The model the turn was last parked for; a wake-up checks its hold before resuming. */
   parkedFor?: string;
 }

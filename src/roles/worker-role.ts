@@ -170,7 +170,9 @@ async function failForGood(
   reason: string,
 ): Promise<void> {
   const latest = await services.store.getTurn(turn.id);
-  if (!latest || isTerminal(latest.status)) return;
+  if (!latest) return;
+  // The last attempt stored the outcome but died before releasing: finish that now.
+  if (isTerminal(latest.status)) return closeOutEnded(services, latest, null);
   await endTurnOutsideRun(services, latest, "failed", {
     code: "worker_failure",
     message: `the turn could not be run: ${reason}`,

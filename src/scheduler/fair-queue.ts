@@ -1,14 +1,16 @@
 /**
  * The per-user FIFOs of the fair scheduler: admitting a turn, taking a waiting turn back out
- * (cancel), and freeing a user's running slot when a turn ends. Dispatch lives in
+ * (cancel), and ending a turn (its session and its user's running slot, in one script). Dispatch lives in
  * dispatcher.ts; the layout and the readiness invariant in fair-lua.ts.
  *
  * Invariants:
  * - `admit` is idempotent: a turn already waiting or dispatched is not queued again, so a
  *   retried submit or a repair can call it freely; it also puts the turn in its session's order
- *   in the same script, so user order and session order never disagree;
- * - `endTurn` and `freeSlot` are idempotent and safe on every ending path (completed, failed, cancelled, given
- *   up by BullMQ, found stale): a slot is freed once, and a turn that never ran is simply gone.
+ *   in the same script, so user order and session order never disagree (a turn re-admitted
+ *   while still in its session's order goes before that session's later turns in the FIFO);
+ * - `endTurn` and `freeSlot` are idempotent and safe on every ending path (completed, failed,
+ *   cancelled, given up by BullMQ, found stale): a slot is freed once, and a turn that never
+ *   ran is simply gone.
  */
 import type { Redis } from "ioredis";
 import { RELEASE_SESSION_LUA_FN } from "../queue/session-lease.js";
@@ -27,8 +29,21 @@ end
 if redis.call('HEXISTS', F .. 'meta', t) == 1 or redis.call('SISMEMBER', rk(u), t) == 1 then
   return 0
 end
-if not redis.call('LPOS', orderk(s), t) then redis.call('RPUSH', orderk(s), t) end
-redis.call('RPUSH', qk(u), t)
+local at = redis.call('LPOS', orderk(s), t)
+local placed = false
+if at then
+  -- Back in the scheduler (a repair): it keeps its place in its session, so it must also come
+  -- before that session's later turns in the user's FIFO, or the FIFO head would wait on it.
+  for _, later in ipairs(redis.call('LRANGE', orderk(s), at + 1, -1)) do
+    if redis.call('LINSERT', qk(u), 'BEFORE', later, t) > 0 then
+      placed = true
+      break
+    end
+  end
+else
+  redis.call('RPUSH', orderk(s), t)
+end
+if not placed then redis.call('RPUSH', qk(u), t) end
 redis.call('HSET', F .. 'meta', t, u .. ' ' .. s)
 redis.call('ZADD', F .. 'waiting', NOW, t)
 redis.call('ZINCRBY', F .. 'backlog', 1, u)

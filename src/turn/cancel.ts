@@ -17,8 +17,13 @@ import { notFound } from "../contract/errors.js";
 import { requestCancel } from "../queue/cancel-signals.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
 import type { RedisKeys } from "../redis/keys.js";
-import { isTerminal, type Store, type TurnError, type TurnRecord } from "../store/port.js";
-import { CANCELLED_BEFORE_START, endTurnOutsideRun, type TurnoverDeps } from "./turnover.js";
+import { isTerminal, type Store, type TurnRecord } from "../store/port.js";
+import {
+  CANCELLED_BEFORE_START,
+  CANCELLED_WHILE_PARKED,
+  endTurnOutsideRun,
+  type TurnoverDeps,
+} from "./turnover.js";
 
 const POLL_MS = 25;
 
@@ -43,13 +48,6 @@ export async function cancelTurn(deps: CancelDeps, turnId: string): Promise<Turn
   }
   return waitForEnd(deps.store, turn, deps.config.api.cancelWaitMs);
 }
-
-const CANCELLED_WHILE_PARKED: TurnError = {
-  code: "cancelled",
-  message:
-    "the turn was cancelled while it waited to resume (for its model's budget, or handed back)",
-  retryable: false,
-};
 
 /**
  * True when no worker holds the turn's job and none ever will: the job was waiting or delayed

@@ -9,7 +9,10 @@
  *   still held, then the lease is released with the turn kept at its session's head;
  * - parked turns of one model wake spread out, not all at the instant the hold ends;
  * - a wake-up while the model is still held by a 429 goes back to sleep for one Redis call,
- *   unless a cancel is pending or the turn has waited its maximum.
+ *   unless a cancel is pending or the turn has waited its maximum;
+ * - a cancel that races the park wakes the job at once (a parked job no worker holds is
+ *   otherwise removed by the cancel itself).
+ * Parking time adds up in the job (`parkedMs`); past `MODEL_DEFER_MAX_MS` the turn fails.
  */
 import type { Job } from "bullmq";
 import type { TurnEmitter } from "../events/turn-emitter.js";
@@ -44,13 +47,15 @@ export async function parkTurn(
   });
   await emitter.flush();
   await services.leases.release(turn.sessionId, turn.id, lease, true);
+  const parkMs = withJitter(deferral.retryAfterMs);
   await job.updateData({
     ...job.data,
-    deferredSince: job.data.deferredSince ?? Date.now(),
+    parkedMs: (job.data.parkedMs ?? 0) + parkMs,
     parkedFor: deferral.model,
   });
-  await job.moveToDelayed(Date.now() + withJitter(deferral.retryAfterMs), token);
-  void services.dispatcher.kick(1);
+  await job.moveToDelayed(Date.now() + parkMs, token);
+  void services.dispatcher.kick();
+  await wakeIfCancelled(services, job);
   services.logger.info("turn parked until its model has budget", {
     turn_id: turn.id,
     model: deferral.model,
@@ -68,15 +73,28 @@ export async function sendBackIfStillParked(
   job: Job<TurnJobData>,
   token: string,
 ): Promise<boolean> {
-  const { parkedFor, deferredSince, turnId } = job.data;
-  if (parkedFor === undefined || deferredSince === undefined) return false;
+  const { parkedFor, parkedMs = 0, turnId } = job.data;
+  if (parkedFor === undefined) return false;
   const { budget, config, redis, keys } = services;
-  if (Date.now() - deferredSince > config.worker.modelDeferMaxMs) return false;
+  if (parkedMs > config.worker.modelDeferMaxMs) return false;
   const holdMs = await budget.cooldownMs(parkedFor);
   if (holdMs <= 0 || (await isCancelRequested(redis, keys, turnId))) return false;
-  await job.moveToDelayed(Date.now() + withJitter(holdMs), token);
-  void services.dispatcher.kick(1);
+  const parkMs = withJitter(holdMs);
+  await job.updateData({ ...job.data, parkedMs: parkedMs + parkMs });
+  await job.moveToDelayed(Date.now() + parkMs, token);
+  void services.dispatcher.kick();
+  await wakeIfCancelled(services, job);
   return true;
+}
+
+/**
+ * A cancel that arrived while the turn was being parked found its job still active and left
+ * it to the worker; wake the job so the turn ends now, not when its park is over.
+ */
+async function wakeIfCancelled(services: TurnServices, job: Job<TurnJobData>): Promise<void> {
+  if (await isCancelRequested(services.redis, services.keys, job.data.turnId)) {
+    await job.promote().catch(() => undefined);
+  }
 }
 
 function withJitter(waitMs: number): number {

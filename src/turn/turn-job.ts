@@ -34,6 +34,7 @@ import type { TurnServices } from "./services.js";
 import { TurnLoop } from "./turn-loop.js";
 import {
   CANCELLED_BEFORE_START,
+  CANCELLED_WHILE_PARKED,
   closeOutEnded,
   endTurnOutsideRun,
   eventTarget,
@@ -97,13 +98,14 @@ export class TurnJobRunner {
         return "already_finished";
       }
       if (acquired.kind === "cancelled") {
-        await endTurnOutsideRun(this.services, turn, "cancelled", CANCELLED_BEFORE_START);
+        const why = turn.startedAt === null ? CANCELLED_BEFORE_START : CANCELLED_WHILE_PARKED;
+        await endTurnOutsideRun(this.services, turn, "cancelled", why);
         log.info("turn cancelled before it started");
         return "cancelled";
       }
       log.debug("session busy; turn waits", { blocker: acquired.blocker });
       await job.moveToDelayed(Date.now() + SESSION_BUSY_RETRY_MS, token);
-      void this.services.dispatcher.kick(1);
+      void this.services.dispatcher.kick();
       throw new DelayedError();
     } finally {
       unwatch();
@@ -166,7 +168,7 @@ export class TurnJobRunner {
       });
       log.info("turn started", { attempt: turn.attempt, resumed: !recorded.isEmpty });
 
-      const run = await this.runLoop(turn, recorded, emitter, abort, log, job.data.deferredSince);
+      const run = await this.runLoop(turn, recorded, emitter, abort, log, job.data.parkedMs ?? 0);
       if (run.kind === "defer") {
         await parkTurn(this.services, { job, token, turn, lease, emitter }, run.deferral);
         throw new DelayedError();
@@ -203,7 +205,7 @@ export class TurnJobRunner {
     emitter: TurnEmitter,
     abort: TurnAbort,
     log: Logger,
-    deferredSince: number | undefined,
+    parkedMs: number,
   ): Promise<LoopResult> {
     const { store, config, clients, tools, budget } = this.services;
     const loop = new TurnLoop({
@@ -252,8 +254,7 @@ export class TurnJobRunner {
         return ended({ status: "failed", answer: null, stopReason: "error", error: stop.error });
       }
       if (stop.kind === "defer") {
-        const parkedMs = Date.now() - (deferredSince ?? Date.now()) + stop.deferral.retryAfterMs;
-        if (parkedMs > config.worker.modelDeferMaxMs) {
+        if (parkedMs + stop.deferral.retryAfterMs > config.worker.modelDeferMaxMs) {
           const error = {
             code: "rate_limited",
             message: `model "${turn.model}" stayed over its limits for longer than ${config.worker.modelDeferMaxMs} ms`,

@@ -112,3 +112,11 @@ export const CANCELLED_BEFORE_START: TurnError = {
   message: "the turn was cancelled before it started",
   retryable: false,
 };
+
+/** A started turn cancelled while no worker ran it (parked for its model, or handed back). */
+export const CANCELLED_WHILE_PARKED: TurnError = {
+  code: "cancelled",
+  message:
+    "the turn was cancelled while it waited to resume (for its model's budget, or handed back)",
+  retryable: false,
+};

@@ -170,6 +170,11 @@ describe("queue visibility: positions and the admin view (end to end)", () => {
     expect((reply.body as ErrorBody).error.code).to.equal("forbidden");
     // The same client reaches the public routes: the refusal is the admin guard's.
     expect((await getFrom("127.0.0.2", farm.url, "/healthz")).status).to.equal(200);
+    // A request a proxy on this host forwarded is not local either.
+    const proxied = await getFrom("127.0.0.1", farm.url, "/v1/admin/queues", {
+      "X-Forwarded-For": "203.0.113.7",
+    });
+    expect(proxied.status).to.equal(403);
   });
 
   it("dispatches in the round-robin order the positions announced", async () => {

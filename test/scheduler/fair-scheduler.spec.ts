@@ -155,6 +155,22 @@ describe("Fair scheduler", () => {
     expect(await fx.redis.scard(`${fx.keys.fairPrefix}run:e`)).to.equal(0);
   });
 
+  it("puts a turn admitted again before its session's later turns, so the user is not stuck", async () => {
+    const s = scheduler({ dispatchPrefetch: 0 });
+    const session = uniqueId("sess");
+    const [first, later] = [turnOf("ra", session), turnOf("ra", session)];
+    await queueTurns(s, [first, later]);
+    // A cancel took it out of the FIFO but died before ending it; the repair admits it again.
+    expect(await s.fair.withdraw(first)).to.equal(true);
+    await queueTurns(s, [first]);
+    expect(await fx.redis.lrange(`${fx.keys.fairPrefix}q:ra`, 0, -1)).to.deep.equal([
+      first.id,
+      later.id,
+    ]);
+    expect(await s.positions.of(first.id)).to.equal(0);
+    expect(await fx.redis.zscore(`${fx.keys.fairPrefix}ready`, "ra")).to.not.equal(null);
+  });
+
   it("admits idempotently and withdraws a waiting turn", async () => {
     const s = scheduler({ dispatchPrefetch: 0 });
     const turn = turnOf("w");
