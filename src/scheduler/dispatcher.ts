@@ -44,6 +44,7 @@ local inflight = redis.call('LLEN', WAIT) + redis.call('LLEN', ACTIVE)
 local budget = capacity + tonumber(ARGV[5]) + tonumber(ARGV[6]) - inflight
 if budget > tonumber(ARGV[7]) then budget = tonumber(ARGV[7]) end
 local claimed = 0
+local lastPass
 while claimed < budget do
   local top = redis.call('ZPOPMIN', F .. 'ready')
   if #top == 0 then break end
@@ -56,14 +57,29 @@ while claimed < budget do
     bump(F .. 'backlog', u, -1)
     redis.call('SADD', rk(u), t)
     redis.call('ZINCRBY', F .. 'running', 1, u)
-    redis.call('SET', F .. 'vt', pass)
-    redis.call('HSET', F .. 'pass', u, pass + strideOf(u))
+    lastPass = pass
     insertJob(t, u, s, NOW)
     claimed = claimed + 1
+    -- settle(), knowing what it would look up: the user has a running turn and a new pass.
+    local newPass = pass + strideOf(u)
+    local next = dispatchableHead(u)
+    if next then
+      redis.call('ZADD', F .. 'ready', newPass, u)
+      redis.call('ZADD', F .. 'heads', redis.call('ZSCORE', F .. 'waiting', next) or NOW, u)
+    else
+      redis.call('HSET', F .. 'pass', u, newPass)
+      redis.call('ZREM', F .. 'heads', u)
+    end
+  else
+    -- Popped but not dispatchable after all: keep its pass for when it is.
+    redis.call('HSET', F .. 'pass', u, pass)
+    settle(u, true)
   end
-  settle(u)
 end
-if claimed > 0 then wakeWorkers() end
+if claimed > 0 then
+  redis.call('SET', F .. 'vt', lastPass)
+  wakeWorkers()
+end
 return claimed
 `;
 

@@ -8,7 +8,8 @@
  * - `waiting`     ZSET   turn → admit time (ms) of every waiting turn (depth, oldest age);
  * - `ready`       ZSET   user → pass: exactly the users that can be dispatched now;
  * - `heads`       ZSET   user → admit time of its head turn, for the users in `ready`;
- * - `pass`        HASH   user → pass kept while the user is not ready (blocked, or empty);
+ * - `pass`        HASH   user → pass while the user is not ready (blocked, or empty); a ready
+ *                         user's pass is its score in `ready`;
  * - `vt`          STRING virtual time: the pass of the last dispatch;
  * - `weight`, `cap` HASH user → weight, running cap (from its tier, refreshed on each admit);
  * - `backlog`, `running` ZSET user → count of waiting / running turns (admin view, repair);
@@ -75,18 +76,28 @@ local function dispatchableHead(u)
   return head, s
 end
 
-local function settle(u)
+-- headMoved: the caller may have changed the user's head turn (else a user already ready
+-- keeps its entry in heads as it is).
+local function settle(u, headMoved)
   local head = dispatchableHead(u)
   if head then
-    if not redis.call('ZSCORE', F .. 'ready', u) then
+    local known = redis.call('ZSCORE', F .. 'ready', u)
+    if not known then
       local vt = tonumber(redis.call('GET', F .. 'vt') or '0')
       local p = tonumber(redis.call('HGET', F .. 'pass', u) or '0')
       if p < vt then p = vt end
       redis.call('ZADD', F .. 'ready', p, u)
     end
-    redis.call('ZADD', F .. 'heads', redis.call('ZSCORE', F .. 'waiting', head) or NOW, u)
+    if headMoved or not known then
+      redis.call('ZADD', F .. 'heads', redis.call('ZSCORE', F .. 'waiting', head) or NOW, u)
+    end
   else
-    redis.call('ZREM', F .. 'ready', u)
+    -- Leaving the ready set: remember the pass it had there (it is kept only in the set).
+    local current = redis.call('ZSCORE', F .. 'ready', u)
+    if current then
+      redis.call('HSET', F .. 'pass', u, current)
+      redis.call('ZREM', F .. 'ready', u)
+    end
     redis.call('ZREM', F .. 'heads', u)
     if redis.call('LLEN', qk(u)) == 0 and redis.call('SCARD', rk(u)) == 0 then
       redis.call('HDEL', F .. 'pass', u)

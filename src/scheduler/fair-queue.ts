@@ -44,12 +44,13 @@ else
   redis.call('RPUSH', orderk(s), t)
 end
 if not placed then redis.call('RPUSH', qk(u), t) end
+local headMoved = placed or redis.call('LINDEX', qk(u), 0) == t
 redis.call('HSET', F .. 'meta', t, u .. ' ' .. s)
 redis.call('ZADD', F .. 'waiting', NOW, t)
 redis.call('ZINCRBY', F .. 'backlog', 1, u)
 redis.call('HSET', F .. 'weight', u, ARGV[8])
 redis.call('HSET', F .. 'cap', u, ARGV[9])
-settle(u)
+settle(u, headMoved)
 return 1
 `;
 
@@ -59,7 +60,7 @@ if redis.call('LREM', qk(u), 0, t) == 0 then return 0 end
 redis.call('ZREM', F .. 'waiting', t)
 redis.call('HDEL', F .. 'meta', t)
 bump(F .. 'backlog', u, -1)
-settle(u)
+settle(u, true)
 return 1
 `;
 
@@ -76,7 +77,7 @@ elseif redis.call('LREM', qk(u), 0, t) > 0 then
   bump(F .. 'backlog', u, -1)
 end
 redis.call('HDEL', F .. 'meta', t)
-settle(u)
+settle(u, true)
 return freed
 `;
 
@@ -86,7 +87,7 @@ local u = ARGV[5]
 local running, waiting = redis.call('SCARD', rk(u)), redis.call('LLEN', qk(u))
 if running > 0 then redis.call('ZADD', F .. 'running', running, u) else redis.call('ZREM', F .. 'running', u) end
 if waiting > 0 then redis.call('ZADD', F .. 'backlog', waiting, u) else redis.call('ZREM', F .. 'backlog', u) end
-settle(u)
+settle(u, true)
 return 1
 `;
 

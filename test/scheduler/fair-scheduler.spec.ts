@@ -120,6 +120,24 @@ describe("Fair scheduler", () => {
     );
   });
 
+  it("keeps a blocked user's pass, and lets it back in no earlier than the current round", async () => {
+    const s = scheduler({
+      dispatchPrefetch: 100,
+      tiers: { capped: { weight: 1, maxRunningPerUser: 2 } },
+      userTiers: { x: "capped" },
+    });
+    const xs = Array.from({ length: 4 }, () => turnOf("x"));
+    await queueTurns(s, [...xs, ...Array.from({ length: 5 }, () => turnOf("y"))]);
+    await s.dispatcher.kick();
+    // x0 y0 x1 y1, then x is at its cap: y2 y3 y4.
+    expect((await dispatched()).map(userOf)).to.deep.equal(["x", "y", "x", "y", "y", "y", "y"]);
+    expect(await fx.redis.hget(`${fx.keys.fairPrefix}pass`, "x")).to.equal("2");
+
+    await finish(s, xs[0] as TurnRef);
+    // Back at max(its pass 2, the last dispatch's pass 4): no credit for the time it was capped.
+    expect(await fx.redis.zscore(`${fx.keys.fairPrefix}ready`, "x")).to.equal("4");
+  });
+
   it("runs a session's turns one at a time, and holds the user's later turns behind them", async () => {
     const s = scheduler({ dispatchPrefetch: 100 });
     const session = uniqueId("sess");
