@@ -62,10 +62,10 @@ while claimed < budget do
     claimed = claimed + 1
     -- settle(), knowing what it would look up: the user has a running turn and a new pass.
     local newPass = pass + strideOf(u)
-    local next = dispatchableHead(u)
-    if next then
+    local nextHead = dispatchableHead(u)
+    if nextHead then
       redis.call('ZADD', F .. 'ready', newPass, u)
-      redis.call('ZADD', F .. 'heads', redis.call('ZSCORE', F .. 'waiting', next) or NOW, u)
+      redis.call('ZADD', F .. 'heads', redis.call('ZSCORE', F .. 'waiting', nextHead) or NOW, u)
     else
       redis.call('HSET', F .. 'pass', u, newPass)
       redis.call('ZREM', F .. 'heads', u)
