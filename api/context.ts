@@ -4,7 +4,6 @@
 import type { Queue } from "bullmq";
 import type { LiveHub } from "../src/events/live-hub.js";
 import type { ModelBudget } from "../src/llm/model-budget.js";
-import type { SessionLeases } from "../src/queue/session-lease.js";
 import type { TurnJobData } from "../src/queue/turn-queue.js";
 import type { Foundation } from "../src/roles/foundation.js";
 import type { Admission } from "../src/scheduler/admission.js";
@@ -21,7 +20,6 @@ export interface ApiContext extends Foundation {
   budget: ModelBudget;
   fair: FairQueue;
   dispatcher: Dispatcher;
-  leases: SessionLeases;
   queue: Queue<TurnJobData>;
   tools: ToolCatalog;
 }

@@ -7,7 +7,6 @@ import type { FarmConfig } from "../src/config/schema.js";
 import { LiveHub } from "../src/events/live-hub.js";
 import { ModelBudget } from "../src/llm/model-budget.js";
 import type { Logger } from "../src/obs/logger.js";
-import { SessionLeases } from "../src/queue/session-lease.js";
 import { createTurnQueue } from "../src/queue/turn-queue.js";
 import { createRedis } from "../src/redis/connection.js";
 import { buildFoundation, closeFoundation } from "../src/roles/foundation.js";
@@ -29,11 +28,6 @@ export async function startApi(config: FarmConfig, logger: Logger): Promise<Runn
   const subscriber = createRedis(config.redis.url, "subscriber", logger);
   const queueConnection = createRedis(config.redis.url, "queue", logger);
   const queue = createTurnQueue(queueConnection, foundation.keys.bullPrefix);
-  const leases = new SessionLeases(
-    foundation.redis,
-    foundation.keys,
-    config.worker.sessionLeaseTtlMs,
-  );
   const scheduler = buildScheduler(foundation);
   const context: ApiContext = {
     ...foundation,
@@ -43,7 +37,6 @@ export async function startApi(config: FarmConfig, logger: Logger): Promise<Runn
     budget: new ModelBudget(foundation.redis, config.redis.prefix, config.models),
     fair: scheduler.fair,
     dispatcher: scheduler.dispatcher,
-    leases,
     queue,
     tools: new ToolCatalog(BUILTIN_TOOLS),
   };

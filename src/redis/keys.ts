@@ -48,8 +48,10 @@ export interface RedisKeys {
 }
 
 export function redisKeys(prefix: string): RedisKeys {
+  const bullPrefix = `${prefix}:bull`;
+  const turnQueue = `${bullPrefix}:${TURN_QUEUE_NAME}`;
   return {
-    bullPrefix: `${prefix}:bull`,
+    bullPrefix,
     sessionSeq: (id) => `${prefix}:s:${id}:seq`,
     sessionEvents: (id) => `${prefix}:s:${id}:ev`,
     sessionLive: (id) => `${prefix}:s:${id}:live`,
@@ -61,10 +63,10 @@ export function redisKeys(prefix: string): RedisKeys {
     cancelChannel: `${prefix}:cancel`,
     fairPrefix: `${prefix}:fair:`,
     sessionPrefix: `${prefix}:s:`,
-    turnQueueJob: `${prefix}:bull:${TURN_QUEUE_NAME}:`,
-    turnQueueWait: `${prefix}:bull:${TURN_QUEUE_NAME}:wait`,
-    turnQueueActive: `${prefix}:bull:${TURN_QUEUE_NAME}:active`,
-    turnQueueMarker: `${prefix}:bull:${TURN_QUEUE_NAME}:marker`,
-    turnQueueMeta: `${prefix}:bull:${TURN_QUEUE_NAME}:meta`,
+    turnQueueJob: `${turnQueue}:`,
+    turnQueueWait: `${turnQueue}:wait`,
+    turnQueueActive: `${turnQueue}:active`,
+    turnQueueMarker: `${turnQueue}:marker`,
+    turnQueueMeta: `${turnQueue}:meta`,
   };
 }

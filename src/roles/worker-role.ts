@@ -100,10 +100,7 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
     scheduler.dispatcher,
     {
       closeOut: (turn) => closeOutEnded(services, turn, null),
-      drop: (turn) =>
-        turn.sessionId
-          ? releaseAndWakeNext(services, turn, null)
-          : scheduler.fair.freeSlot(turn).then(() => undefined),
+      drop: (turn) => releaseAndWakeNext(services, turn, null),
     },
     logger,
     config.worker.reconcileMinAgeMs,

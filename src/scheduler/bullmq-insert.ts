@@ -15,7 +15,7 @@
 import { TURN_JOB_NAME, TURN_JOB_OPTIONS } from "../queue/turn-queue.js";
 import type { RedisKeys } from "../redis/keys.js";
 
-/** ARGV the insert needs, in order, after the calling script's own. */
+/** ARGV the insert needs, in order, last in the calling script's ARGV. */
 export function bullmqInsertArgs(keys: RedisKeys): string[] {
   const optsJson = JSON.stringify(TURN_JOB_OPTIONS);
   return [
@@ -29,8 +29,6 @@ export function bullmqInsertArgs(keys: RedisKeys): string[] {
     `${optsJson.slice(0, -1)},"jobId":`,
   ];
 }
-
-export const BULLMQ_INSERT_ARGC = 7;
 
 /**
  * Lua defining `insertJob(turn, user, session, now)` and `wakeWorkers()`, reading its args from

@@ -19,7 +19,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "../obs/logger.js";
 import type { RedisKeys } from "../redis/keys.js";
 import { defineScript, type RedisScript } from "../redis/script.js";
-import { BULLMQ_INSERT_ARGC, bullmqInsertArgs, bullmqInsertLua } from "./bullmq-insert.js";
+import { bullmqInsertArgs, bullmqInsertLua } from "./bullmq-insert.js";
 import { COMMON_ARGC, commonArgs, FAIR_LUA_PRELUDE } from "./fair-lua.js";
 
 /** Upper bound of turns one pass claims, so one script call stays short. */
@@ -104,7 +104,6 @@ export class Dispatcher {
   ) {
     this.claimScript = defineScript(redis, "farmFairClaim", 0, CLAIM_LUA);
     this.insertArgs = bullmqInsertArgs(keys);
-    if (this.insertArgs.length !== BULLMQ_INSERT_ARGC) throw new Error("insert args drifted");
   }
 
   /**

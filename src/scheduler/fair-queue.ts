@@ -142,7 +142,8 @@ export class FairQueue {
   /**
    * The turn has ended: frees its session (the lease — `lease`, or with null whichever attempt
    * of the turn holds it — and its place in the order) and its running slot, in one script, as
-   * SessionLeases.release would. True if a slot was freed.
+   * SessionLeases.release would; with `sessionId: ""` (unknown) only the slot. True if a slot
+   * was freed.
    */
   async endTurn(turn: TurnRef, lease: string | null): Promise<boolean> {
     const reply = await this.releaseScript(

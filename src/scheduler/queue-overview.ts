@@ -11,6 +11,7 @@ import type { TurnJobData } from "../queue/turn-queue.js";
 import type { RedisKeys } from "../redis/keys.js";
 import type { AdmissionGate } from "./admission-gate.js";
 import type { Tiers } from "./tiers.js";
+import { WorkerCapacity } from "./worker-capacity.js";
 
 export interface OverviewSources {
   redis: Redis;
@@ -40,7 +41,7 @@ export async function queueOverview(
   );
   const [busiest, workers, rejections, models] = await Promise.all([
     busiestUsers(src, topUsers),
-    liveWorkers(src.redis, `${f}workers`, now),
+    WorkerCapacity.live(src.redis, src.keys, now),
     src.gate.rejectionCounts(),
     src.budget.usage(),
   ]);
@@ -89,28 +90,21 @@ async function busiestUsers(
     src.redis.zrange(`${f}running`, 0, top - 1, "REV"),
   ]);
   const users = [...new Set([...byQueued, ...byRunning])];
-  const rows = await Promise.all(
-    users.map(async (userId) => {
-      const [queued, running] = await Promise.all([
-        src.redis.llen(`${f}q:${userId}`),
-        src.redis.scard(`${f}run:${userId}`),
-      ]);
-      const limits = src.tiers.limitsOf(userId);
-      return { user_id: userId, tier: limits.tier, weight: limits.weight, queued, running };
-    }),
-  );
+  if (users.length === 0) return [];
+  // The counters the scheduler keeps per user (absent = 0).
+  const [queued, running] = await Promise.all([
+    src.redis.zmscore(`${f}backlog`, ...users),
+    src.redis.zmscore(`${f}running`, ...users),
+  ]);
+  const rows = users.map((userId, i) => {
+    const limits = src.tiers.limitsOf(userId);
+    return {
+      user_id: userId,
+      tier: limits.tier,
+      weight: limits.weight,
+      queued: Number(queued[i] ?? 0),
+      running: Number(running[i] ?? 0),
+    };
+  });
   return rows.sort((a, b) => b.queued - a.queued || b.running - a.running).slice(0, top);
-}
-
-async function liveWorkers(redis: Redis, key: string, now: number) {
-  let live = 0;
-  let capacity = 0;
-  for (const entry of Object.values(await redis.hgetall(key))) {
-    const [concurrency, expiresAt] = entry.split(" ").map(Number);
-    if ((expiresAt ?? 0) > now) {
-      live++;
-      capacity += concurrency ?? 0;
-    }
-  }
-  return { live, capacity };
 }

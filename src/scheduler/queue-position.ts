@@ -60,8 +60,8 @@ export class QueuePositions {
   }
 
   /**
-   * Turns of other users ahead of this one; 0 once it is dispatched to a worker queue, null
-   * when the scheduler does not know the turn (it is running or has ended).
+   * Turns of other users ahead of this one while it waits in its user's FIFO; null once it is
+   * not there (dispatched to the worker queue, running, or ended).
    */
   async of(turnId: string): Promise<number | null> {
     const ahead = await this.positionScript(

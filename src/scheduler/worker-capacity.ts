@@ -1,6 +1,7 @@
 /**
- * Each worker process announces how many turns it runs at once; the dispatcher sizes its window
- * from the sum over live workers. An entry lives `ttlMs` unless refreshed, so a killed worker's
+ * Each worker process announces how many turns it runs at once, as `<concurrency> <expires at
+ * ms>` under its id in the `workers` hash; the dispatcher (in Lua) sizes its window from the sum
+ * over live workers. An entry lives `ttlMs` unless refreshed, so a killed worker's
  * capacity leaves the window by itself and dispatch slows down to what the survivors can take.
  */
 import { randomUUID } from "node:crypto";
@@ -32,6 +33,20 @@ export class WorkerCapacity {
       );
     }, HEARTBEAT_MS);
     this.timer.unref();
+  }
+
+  /** Live workers and their total concurrency, as dispatch counts them (admin view). */
+  static async live(redis: Redis, keys: RedisKeys, now = Date.now()) {
+    let live = 0;
+    let capacity = 0;
+    for (const entry of Object.values(await redis.hgetall(`${keys.fairPrefix}workers`))) {
+      const [concurrency, expiresAt] = entry.split(" ").map(Number);
+      if ((expiresAt ?? 0) > now) {
+        live++;
+        capacity += concurrency ?? 0;
+      }
+    }
+    return { live, capacity };
   }
 
   /** Withdraws this worker's capacity (graceful stop), so dispatch stops counting on it. */

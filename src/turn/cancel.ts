@@ -30,6 +30,7 @@ const POLL_MS = 25;
 export interface CancelDeps extends TurnoverDeps {
   redis: Redis;
   keys: RedisKeys;
+  queue: Queue<TurnJobData>;
 }
 
 export async function cancelTurn(deps: CancelDeps, turnId: string): Promise<TurnRecord> {

@@ -6,13 +6,10 @@
  * Invariant: a turn gets at most one `turn_terminal`. Step keys guarantee it while the turn's
  * step hash lives (a minute after the end); a close-out after that first checks the log.
  */
-import type { Queue } from "bullmq";
 import type { FarmConfig } from "../config/schema.js";
 import type { EventAppender } from "../events/appender.js";
 import type { EventLog } from "../events/event-log.js";
 import { TurnEmitter } from "../events/turn-emitter.js";
-import type { SessionLeases } from "../queue/session-lease.js";
-import type { TurnJobData } from "../queue/turn-queue.js";
 import type { Dispatcher } from "../scheduler/dispatcher.js";
 import type { FairQueue, TurnRef } from "../scheduler/fair-queue.js";
 import type { Store, TurnError, TurnRecord } from "../store/port.js";
@@ -24,8 +21,6 @@ export interface TurnoverDeps {
   store: Store;
   appender: EventAppender;
   eventLog: EventLog;
-  leases: SessionLeases;
-  queue: Queue<TurnJobData>;
   fair: FairQueue;
   dispatcher: Dispatcher;
 }

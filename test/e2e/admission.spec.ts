@@ -14,6 +14,7 @@ import {
   type ErrorBody,
   type HttpReply,
   http,
+  SLOW_TURN_INPUT,
   sleep,
   submit,
   type TurnView,
@@ -21,9 +22,6 @@ import {
   waitForTurn,
 } from "../helpers/client.js";
 import { TestFarm } from "../helpers/farm.js";
-
-/** Streams far longer than any test waits: the turn stays running until it is cancelled. */
-const SLOW = "[[sim token_delay_ms=50 reply_tokens=1000]] take your time";
 
 type SubmitReply = HttpReply<Accepted & ErrorBody>;
 
@@ -81,10 +79,10 @@ describe("admission: per-user queue limit (end to end)", () => {
 
   it("answers 429 user_queue_full, still admits other users and replays, and stores nothing", async () => {
     const user = "quota-heavy";
-    await startRunning(farm, turns, { input: SLOW, user_id: user });
+    await startRunning(farm, turns, { input: SLOW_TURN_INPUT, user_id: user });
     const queued: Accepted[] = [];
     for (let i = 0; i < 3; i++) {
-      const body = { input: `${SLOW} #${i}`, user_id: user };
+      const body = { input: `${SLOW_TURN_INPUT} #${i}`, user_id: user };
       const accepted = await submit(farm.url, body, { "Idempotency-Key": `quota-ok-${i}` });
       turns.push(accepted.turn_id);
       queued.push(accepted);
@@ -123,7 +121,7 @@ describe("admission: per-user queue limit (end to end)", () => {
     // A retry of an accepted request passes the full queue and returns its turn.
     const replay = await post(
       farm,
-      { input: `${SLOW} #1`, user_id: user },
+      { input: `${SLOW_TURN_INPUT} #1`, user_id: user },
       { "Idempotency-Key": "quota-ok-1" },
     );
     expect(replay.status).to.equal(202);
@@ -168,10 +166,10 @@ describe("admission: overload by queue depth (end to end)", () => {
   after(() => stopFarm(farm, turns));
 
   it("answers 503 overloaded_queue_depth to everyone, replays still pass, and recovers", async () => {
-    await startRunning(farm, turns, { input: SLOW, user_id: "depth-a" });
-    const waitingBody = { input: `${SLOW} second`, user_id: "depth-a" };
+    await startRunning(farm, turns, { input: SLOW_TURN_INPUT, user_id: "depth-a" });
+    const waitingBody = { input: `${SLOW_TURN_INPUT} second`, user_id: "depth-a" };
     const waiting = await submit(farm.url, waitingBody, { "Idempotency-Key": "depth-waiting" });
-    const third = await submit(farm.url, { input: `${SLOW} third`, user_id: "depth-a" });
+    const third = await submit(farm.url, { input: `${SLOW_TURN_INPUT} third`, user_id: "depth-a" });
     turns.push(waiting.turn_id, third.turn_id);
 
     const refusedBody = { input: "hello", user_id: "depth-b", session_id: "depth-refused" };
@@ -219,7 +217,7 @@ describe("admission: overload by waiting time (end to end)", () => {
   after(() => stopFarm(farm, turns));
 
   it("answers 503 overloaded_wait once a runnable turn waited too long, and recovers", async () => {
-    const running = await startRunning(farm, turns, { input: SLOW, user_id: "wait-a" });
+    const running = await startRunning(farm, turns, { input: SLOW_TURN_INPUT, user_id: "wait-a" });
     const waiting = await submit(farm.url, { input: "hi", user_id: "wait-b" });
     turns.push(waiting.turn_id);
 
@@ -269,7 +267,7 @@ describe("admission: on_busy (end to end)", () => {
 
   it('"reject" on a session with a running turn → 409 session_busy naming it', async () => {
     const running = await startRunning(farm, turns, {
-      input: SLOW,
+      input: SLOW_TURN_INPUT,
       user_id: "busy-a",
       session_id: "busy-running",
     });
@@ -296,9 +294,13 @@ describe("admission: on_busy (end to end)", () => {
 
   it('"reject" on a session whose turn is only queued → 409 naming the queued turn', async () => {
     // The user's one running place is taken elsewhere, so this session's turn only waits.
-    await startRunning(farm, turns, { input: SLOW, user_id: "busy-q", session_id: "busy-other" });
+    await startRunning(farm, turns, {
+      input: SLOW_TURN_INPUT,
+      user_id: "busy-q",
+      session_id: "busy-other",
+    });
     const queued = await submit(farm.url, {
-      input: SLOW,
+      input: SLOW_TURN_INPUT,
       user_id: "busy-q",
       session_id: "busy-queued",
     });
@@ -318,7 +320,7 @@ describe("admission: on_busy (end to end)", () => {
     await http(farm.url, "POST", `/v1/turns/${queued.turn_id}/cancel`);
     expect((await getTurn(farm, queued.turn_id)).status).to.equal("cancelled");
     const accepted = await post(farm, {
-      input: SLOW,
+      input: SLOW_TURN_INPUT,
       user_id: "busy-q",
       session_id: "busy-queued",
       on_busy: "reject",
@@ -344,7 +346,12 @@ describe("admission: on_busy (end to end)", () => {
   });
 
   it('a retry of a request accepted with "reject" is replayed even though its session is busy', async () => {
-    const body = { input: SLOW, user_id: "busy-b", session_id: "busy-replay", on_busy: "reject" };
+    const body = {
+      input: SLOW_TURN_INPUT,
+      user_id: "busy-b",
+      session_id: "busy-replay",
+      on_busy: "reject",
+    };
     const first = await post(farm, body, { "Idempotency-Key": "busy-replay-key" });
     expect(first.status).to.equal(202);
     turns.push(first.body.turn_id);

@@ -15,6 +15,7 @@ import {
   cancelTurns,
   type ErrorBody,
   http as request,
+  SLOW_TURN_INPUT,
   sleep,
   submit,
   type TurnView,
@@ -22,9 +23,6 @@ import {
   waitForTurn,
 } from "../helpers/client.js";
 import { TestFarm } from "../helpers/farm.js";
-
-/** Streams far longer than any test waits: the turn stays running until it is cancelled. */
-const SLOW = "[[sim token_delay_ms=50 reply_tokens=1000]] take your time";
 
 /**
  * GET from a given local address: 127.0.0.2 is this host, but not an address the admin guard
@@ -84,7 +82,7 @@ describe("queue visibility: positions and the admin view (end to end)", () => {
         FAIR_OVERLOAD_QUEUE_DEPTH: "9",
       },
     });
-    heavy.push(await submit(farm.url, { input: SLOW, user_id: "u-heavy" }));
+    heavy.push(await submit(farm.url, { input: SLOW_TURN_INPUT, user_id: "u-heavy" }));
     await waitForStatus(farm.url, heavy[0]?.turn_id ?? "", "running");
     for (let i = 2; i <= 6; i++) {
       heavy.push(await submit(farm.url, { input: `heavy ${i}`, user_id: "u-heavy" }));

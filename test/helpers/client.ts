@@ -197,6 +197,9 @@ export async function allTurnEvents(base: string, turnId: string): Promise<Event
   }
 }
 
+/** A turn input that streams far longer than any test waits: it runs until it is cancelled. */
+export const SLOW_TURN_INPUT = "[[sim token_delay_ms=50 reply_tokens=1000]] take your time";
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
