@@ -7,6 +7,10 @@
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { FarmError } from "../src/contract/errors.js";
 import type { Logger } from "../src/obs/logger.js";
+import { EventsArchivedError, StoreUnavailableError } from "../src/store/errors.js";
+
+/** Retry-After for a store outage: long enough for a failover, short enough to notice its end. */
+const STORE_RETRY_AFTER_S = 5;
 
 const BODY_PARSER_ERRORS: Record<string, [number, string, string]> = {
   "entity.parse.failed": [400, "invalid_json", "request body is not valid JSON"],
@@ -24,6 +28,31 @@ const DEPENDENCY_DOWN =
 
 export function toFarmError(err: unknown): FarmError | null {
   if (err instanceof FarmError) return err;
+  if (err instanceof EventsArchivedError) {
+    return new FarmError(410, err.code, err.message, {
+      details: {
+        session_id: err.sessionId,
+        ranges: err.ranges.map((r) => ({
+          bucket: r.bucket,
+          first_seq: r.firstSeq,
+          last_seq: r.lastSeq,
+        })),
+        resume_after: err.resumeAfter,
+      },
+    });
+  }
+  if (err instanceof StoreUnavailableError) {
+    // The detail (hosts, driver text) is for the log, not for clients.
+    return new FarmError(
+      503,
+      err.code,
+      "the store is unavailable; retry after the Retry-After delay",
+      {
+        retryable: true,
+        retryAfterS: STORE_RETRY_AFTER_S,
+      },
+    );
+  }
   const e = err as { type?: string; status?: number; message?: string; name?: string };
   const known = e?.type ? BODY_PARSER_ERRORS[e.type] : undefined;
   if (known) {

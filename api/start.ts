@@ -5,6 +5,7 @@
 import type { AddressInfo } from "node:net";
 import type { FarmConfig } from "../src/config/schema.js";
 import { LiveHub } from "../src/events/live-hub.js";
+import { registerPersistBacklogGauges } from "../src/events/persist-backlog.js";
 import { ModelBudget } from "../src/llm/model-budget.js";
 import type { Logger } from "../src/obs/logger.js";
 import { createTurnQueue } from "../src/queue/turn-queue.js";
@@ -40,6 +41,7 @@ export async function startApi(config: FarmConfig, logger: Logger): Promise<Runn
     queue,
     tools: new ToolCatalog(BUILTIN_TOOLS),
   };
+  registerPersistBacklogGauges(foundation.redis, foundation.keys);
   const server = createApp(context).listen(config.api.port, config.api.host);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);

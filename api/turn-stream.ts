@@ -6,6 +6,7 @@ import type { Response } from "express";
 import type { SubmitTurnRequest } from "../src/contract/turns.js";
 import type { LogEvent } from "../src/events/event-log.js";
 import { followTurn } from "../src/events/follow.js";
+import { EventsArchivedError } from "../src/store/errors.js";
 import type { TurnRecord } from "../src/store/port.js";
 import { type SubmitResult, submitTurn } from "../src/turn/submit.js";
 import { turnEndedBy, turnLinks } from "../src/turn/view.js";
@@ -41,6 +42,13 @@ export class TurnStream {
       res.status(204).end();
       return;
     }
+    // Read the first event before the stream opens, so an archived range answers 410 instead
+    // of a stream that ends at once and reconnects forever. Any other failure (a store outage)
+    // opens the stream anyway: EventSource gives up on a non-200 answer, but reconnects after
+    // a stream that ended.
+    await ctx.eventLog.read(turn.sessionId, cursor, 1).catch((err: unknown) => {
+      if (err instanceof EventsArchivedError) throw err;
+    });
     await TurnStream.open(ctx, res).follow(turn, cursor);
   }
 

@@ -1,6 +1,6 @@
 /**
  * `npm start`: the whole farm on one machine, in the foreground. Runs the LLM simulator (unless a
- * real model is configured), the API, the event persister and `FARM_WORKERS` turn workers as
+ * real model is configured), the API, the event persister, the archiver and `FARM_WORKERS` turn workers as
  * child processes; SIGINT/SIGTERM stops them all. If one dies, the rest are stopped and the farm
  * exits non-zero, so an outer supervisor can restart it.
  */
@@ -32,6 +32,7 @@ const roles: { name: string; file: string; env?: Record<string, string> }[] = [
   ...(usesSimulator(config) ? [{ name: "llm-sim", file: entry("workers/llm-sim") }] : []),
   { name: "api", file: entry("api/server") },
   { name: "persister", file: entry("workers/event-persister") },
+  { name: "archiver", file: entry("workers/archiver") },
   ...Array.from({ length: config.launcher.workers }, (_, i) => ({
     name: `worker-${i + 1}`,
     file: entry("workers/turn-worker"),

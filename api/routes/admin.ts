@@ -7,6 +7,7 @@ import { type Request, Router } from "express";
 import { FarmError } from "../../src/contract/errors.js";
 import { queueOverview } from "../../src/scheduler/queue-overview.js";
 import type { ApiContext } from "../context.js";
+import { registerBucketRoutes } from "./admin-buckets.js";
 
 const BUSIEST_USERS = 10;
 const LOOPBACK = new Set(["127.0.0.1", "::1", "::ffff:127.0.0.1"]);
@@ -36,6 +37,7 @@ export function adminRoutes(ctx: ApiContext): Router {
     );
   });
 
+  registerBucketRoutes(router, ctx);
   return router;
 }
 

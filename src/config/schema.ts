@@ -7,6 +7,7 @@
  * - secrets (model API keys) live only here and in the LLM client: never in events, job data or logs.
  */
 import { z } from "zod";
+import { BUCKET_GRANULARITIES } from "../store/buckets.js";
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -85,6 +86,19 @@ export const ConfigSchema = z.object({
         .regex(/^mongodb(\+srv)?:\/\//)
         .optional(),
       sqlitePath: z.string().min(1).optional(),
+      /** New events go to `events_<bucket>` by their timestamp; existing buckets keep theirs. */
+      bucketGranularity: z.enum(BUCKET_GRANULARITIES).default("day"),
+      /** Buckets that ended more than this many days ago are archived; 0 keeps them forever. */
+      retentionDays: nonNegativeInt.default(30),
+      /** Where archives go (compressed JSONL + manifest per bucket). Unset → `<dataDir>/archive`. */
+      archiveDir: z.string().min(1).optional(),
+      /** How often the archiver looks for buckets past retention. */
+      archiveIntervalMs: positiveInt.default(3_600_000),
+      /** A turn's end saves a context snapshot once this many events passed since the last one. */
+      snapshotEveryEvents: positiveInt.default(500),
+      mongoMaxPoolSize: positiveInt.default(20),
+      mongoServerSelectionTimeoutMs: positiveInt.default(5_000),
+      mongoSocketTimeoutMs: positiveInt.default(30_000),
     })
     .prefault({}),
   api: z
@@ -187,6 +201,8 @@ export const ConfigSchema = z.object({
       deltaFlushMs: nonNegativeInt.default(50),
       deltaFlushChars: positiveInt.default(160),
       persistBatchSize: positiveInt.default(500),
+      /** The persister warns (once a minute) while this many entries wait in the persist stream. */
+      persistBacklogWarnEntries: positiveInt.default(100_000),
     })
     .prefault({}),
   turn: z

@@ -4,6 +4,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
 import { QueueOverviewSchema } from "./admin.js";
+import { BucketListSchema, BucketParamsSchema, BucketViewSchema } from "./buckets.js";
 import { ErrorEnvelopeSchema } from "./errors.js";
 import {
   EventPageQuerySchema,
@@ -113,6 +114,35 @@ function buildDocument() {
       403: error("no admin token configured and the client is not local"),
     },
   });
+  const adminErrors = {
+    401: error("missing or wrong admin token"),
+    403: error("no admin token configured and the client is not local"),
+  };
+  registry.registerPath({
+    method: "get",
+    path: "/v1/admin/buckets",
+    summary: "Event buckets: status, event counts, retention due dates, archives",
+    responses: { 200: json(BucketListSchema, "every event bucket, oldest first"), ...adminErrors },
+  });
+  for (const [op, summary] of [
+    ["archive", "Archive a closed bucket now: export, verify, drop its events"],
+    ["restore", "Restore an archived bucket from its archive"],
+  ] as const) {
+    registry.registerPath({
+      method: "post",
+      path: `/v1/admin/buckets/{name}/${op}`,
+      summary,
+      request: { params: BucketParamsSchema },
+      responses: {
+        200: json(BucketViewSchema, `the bucket once ${op}d`),
+        400: error("not a bucket name"),
+        404: error("unknown bucket"),
+        409: error(`the bucket's status does not allow this (e.g. still open, already ${op}d)`),
+        500: error("the archive failed verification (archive_invalid); nothing was dropped"),
+        ...adminErrors,
+      },
+    });
+  }
   registry.registerPath({
     method: "get",
     path: "/v1/sessions/{id}",

@@ -10,6 +10,7 @@ import type { Redis } from "ioredis";
 import type { RedisKeys } from "../redis/keys.js";
 import type { Store, StoredEvent } from "../store/port.js";
 import type { EventType } from "./envelope.js";
+import { checkEnvelopeText, checkEnvelopeVersion } from "./schema-version.js";
 
 export interface LogEvent {
   seq: number;
@@ -20,6 +21,7 @@ export interface LogEvent {
 }
 
 interface EnvelopeColumns {
+  v: unknown;
   session_id: string;
   seq: number;
   turn_id: string;
@@ -27,13 +29,21 @@ interface EnvelopeColumns {
   ts: number;
 }
 
-/** Parses one envelope line (hot stream entry, live message line). */
+/**
+ * Parses one envelope line (hot stream entry, live message line, stored row) for a reader;
+ * throws UnsupportedSchemaVersionError for an envelope version this build cannot read.
+ */
 export function parseEnvelopeLine(envelope: string): LogEvent {
   const parsed = JSON.parse(envelope) as EnvelopeColumns;
+  checkEnvelopeVersion(parsed.v);
   return { seq: parsed.seq, turnId: parsed.turn_id, type: parsed.type, envelope };
 }
 
-/** The store row of one envelope line: its bytes as they are, plus the columns it is found by. */
+/**
+ * The store row of one envelope line: its bytes as they are, plus the columns it is found by.
+ * No version check: storing never interprets `data`, and the persister must keep whatever a
+ * newer emitter wrote during a rolling upgrade (readers check when they read).
+ */
 export function storedEventOf(envelope: string): StoredEvent {
   const e = JSON.parse(envelope) as EnvelopeColumns;
   return {
@@ -62,6 +72,7 @@ export class EventLog {
     let expected = after + 1;
     for (const row of stored) {
       if (row.seq !== expected) break;
+      checkEnvelopeText(row.envelope);
       events.push({
         seq: row.seq,
         turnId: row.turnId,

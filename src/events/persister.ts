@@ -8,7 +8,9 @@
  *   idempotent insert makes the re-delivery harmless;
  * - the persist stream is trimmed only below the oldest entry not yet acknowledged, so trimming
  *   never drops an unpersisted event;
- * - while the store is down, entries stay in the stream and the loop retries with backoff.
+ * - while the store is down, entries stay in the stream and the loop retries with backoff; the
+ *   stream's growth is measured every BACKLOG_CHECK_EVERY_MS and logged as it nears its bound
+ *   (./persist-backlog.ts) — also while the store is down, when housekeeping does not run.
  */
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
@@ -16,6 +18,7 @@ import type { Logger } from "../obs/logger.js";
 import type { RedisKeys } from "../redis/keys.js";
 import type { Store, StoredEvent } from "../store/port.js";
 import { storedEventOf } from "./event-log.js";
+import { BacklogWarner, measurePersistBacklog } from "./persist-backlog.js";
 
 export const PERSIST_GROUP = "persisters";
 const BLOCK_MS = 1_000;
@@ -28,6 +31,7 @@ const LINGER_MS = 20;
 const CLAIM_IDLE_MS = 30_000;
 const HOUSEKEEPING_EVERY_MS = 1_000;
 const MAX_BACKOFF_MS = 10_000;
+const BACKLOG_CHECK_EVERY_MS = 10_000;
 
 type StreamEntry = [id: string, fields: string[]];
 type ReadReply = [stream: string, entries: StreamEntry[]][] | null;
@@ -43,6 +47,8 @@ export class EventPersister {
   private readonly consumer =
     `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   private lastHousekeepingMs = 0;
+  private lastBacklogCheckMs = 0;
+  private readonly backlogWarner: BacklogWarner;
   readonly stats: PersisterStats = { eventsPersisted: 0, batches: 0 };
 
   constructor(
@@ -51,7 +57,10 @@ export class EventPersister {
     private readonly store: Store,
     private readonly batchSize: number,
     private readonly logger: Logger,
-  ) {}
+    backlogWarnEntries: number,
+  ) {
+    this.backlogWarner = new BacklogWarner(logger, backlogWarnEntries);
+  }
 
   async start(): Promise<void> {
     await this.ensureGroup();
@@ -93,6 +102,7 @@ export class EventPersister {
         if (entries.length > 0 && entries.length < this.batchSize) await sleep(LINGER_MS);
       } catch (err) {
         failures++;
+        await this.checkBacklog();
         // Retry this consumer's own unacknowledged entries before taking new ones, so a batch
         // the store refused is stored again first (no hole that waits for the claim timeout).
         cursor = "0";
@@ -145,11 +155,24 @@ export class EventPersister {
     return entries.map(([id]) => id);
   }
 
+  /** Warns while the backlog nears its bound; never throws (it runs on the failure path too). */
+  private async checkBacklog(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastBacklogCheckMs < BACKLOG_CHECK_EVERY_MS) return;
+    this.lastBacklogCheckMs = now;
+    try {
+      this.backlogWarner.check(await measurePersistBacklog(this.redis, this.keys, now), now);
+    } catch {
+      // Redis itself is unreachable: the loop's own retry log says so.
+    }
+  }
+
   /** Claims entries a dead persister left behind and trims what every persister has stored. */
   private async housekeeping(): Promise<void> {
     const now = Date.now();
     if (now - this.lastHousekeepingMs < HOUSEKEEPING_EVERY_MS) return;
     this.lastHousekeepingMs = now;
+    await this.checkBacklog();
 
     const claimed = (await this.redis.xautoclaim(
       this.keys.persistStream,

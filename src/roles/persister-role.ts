@@ -26,6 +26,7 @@ export async function startPersister(
     store,
     config.events.persistBatchSize,
     logger,
+    config.events.persistBacklogWarnEntries,
   );
   await persister.start();
   logger.info("event persister started", { batch_size: config.events.persistBatchSize });

@@ -1,164 +1,37 @@
 /**
- * The durable store every farm process talks to: sessions, turns, events, the model-visible
- * history of each session, and submit idempotency records.
+ * The durable store every farm process talks to, as one port made of parts by concern:
+ * sessions and turns, the bucketed event log and its lifecycle, snapshots, artifacts, approvals
+ * and the audit log. Each part's contract is stated in its file under ./ports/.
  *
- * Adapters (SQLite today, MongoDB next) must pass test/store/contract.spec.ts. Contract:
- * - all times are epoch milliseconds;
- * - `createTurn` is atomic: session, turn and idempotency record are written together or not at all;
- * - a turn's status only moves forward (queued → running → terminal); `finishTurn` on a terminal
- *   turn changes nothing and returns false;
- * - `appendEvents` is idempotent on (sessionId, seq): a re-sent batch inserts nothing twice;
- *   storing a `turn_terminal` event also records the turn's `lastSeq`;
- * - `readEvents` returns events in ascending seq order.
+ * Adapters (SQLite embedded, MongoDB production) must pass test/store/contract.spec.ts.
+ * General contract: all times are epoch milliseconds; a method either does all it says or
+ * nothing; a store that cannot be reached rejects with StoreUnavailableError (./errors.ts).
  */
-import type { ContextMessage } from "../context/message.js";
+import type { ApprovalStore } from "./ports/approvals.js";
+import type { ArtifactStore } from "./ports/artifacts.js";
+import type { AuditStore } from "./ports/audit.js";
+import type { BucketStore } from "./ports/buckets.js";
+import type { EventStore } from "./ports/events.js";
+import type { SnapshotStore } from "./ports/snapshots.js";
+import type { TurnStore } from "./ports/turns.js";
 
-export const TERMINAL_TURN_STATUSES = ["completed", "failed", "cancelled"] as const;
-export const TURN_STATUSES = [
-  "queued",
-  "running",
-  "waiting_approval",
-  ...TERMINAL_TURN_STATUSES,
-] as const;
-export type TurnStatus = (typeof TURN_STATUSES)[number];
-export type TerminalTurnStatus = (typeof TERMINAL_TURN_STATUSES)[number];
+export * from "./ports/approvals.js";
+export * from "./ports/artifacts.js";
+export * from "./ports/audit.js";
+export * from "./ports/buckets.js";
+export * from "./ports/events.js";
+export * from "./ports/snapshots.js";
+export * from "./ports/turns.js";
 
-export function isTerminal(status: TurnStatus): status is TerminalTurnStatus {
-  return (TERMINAL_TURN_STATUSES as readonly string[]).includes(status);
-}
-
-export interface TurnUsage {
-  input_tokens: number;
-  output_tokens: number;
-  total_tokens: number;
-  context_tokens: number;
-}
-
-export interface TurnError {
-  code: string;
-  message: string;
-  retryable: boolean;
-}
-
-export interface SessionRecord {
-  id: string;
-  userId: string;
-  createdAt: number;
-  updatedAt: number;
-}
-
-export interface TurnRecord {
-  id: string;
-  sessionId: string;
-  userId: string;
-  status: TurnStatus;
-  input: string;
-  model: string;
-  tools: string[];
-  metadata: Record<string, unknown> | null;
-  idempotencyKey: string | null;
-  createdAt: number;
-  startedAt: number | null;
-  finishedAt: number | null;
-  /** How many times a worker has started this turn (more than 1 after a crash or hand-back). */
-  attempt: number;
-  answer: string | null;
-  stopReason: string | null;
-  usage: TurnUsage | null;
-  error: TurnError | null;
-  /**
-   * Lower bound of the turn's event seqs: 1 for a turn that created its session (nothing came
-   * before it), else the seq of its `queued` event once that is appended.
-   */
-  firstSeq: number | null;
-  /** Seq of the turn's `turn_terminal` event, once that event is stored. */
-  lastSeq: number | null;
-}
-
-/** A position in (createdAt, id) order, for paging through turns. */
-export interface TurnCursor {
-  createdAt: number;
-  id: string;
-}
-
-export interface NewTurn {
-  id: string;
-  sessionId: string;
-  userId: string;
-  input: string;
-  model: string;
-  tools: string[];
-  metadata: Record<string, unknown> | null;
-  createdAt: number;
-}
-
-export interface IdempotencyClaim {
-  key: string;
-  /** Hash of the canonical request body; a different hash under the same key is a mismatch. */
-  requestHash: string;
-  expiresAt: number;
-}
-
-export type CreateTurnResult =
-  | { kind: "created"; turn: TurnRecord; sessionCreated: boolean }
-  /** The idempotency key was already used by this user; `turn` is the turn it produced. */
-  | { kind: "replayed"; turn: TurnRecord; requestHash: string }
-  /** The session exists and belongs to another user. */
-  | { kind: "session_forbidden" };
-
-export interface TurnOutcome {
-  status: TerminalTurnStatus;
-  finishedAt: number;
-  answer: string | null;
-  stopReason: string | null;
-  usage: TurnUsage | null;
-  error: TurnError | null;
-}
-
-/** One persisted event: the envelope exactly as it was emitted, plus the columns it is found by. */
-export interface StoredEvent {
-  sessionId: string;
-  seq: number;
-  turnId: string;
-  type: string;
-  ts: number;
-  /** The v1 envelope JSON, byte for byte what live readers received. */
-  envelope: string;
-}
-
-export interface Store {
+export interface Store
+  extends TurnStore,
+    EventStore,
+    BucketStore,
+    SnapshotStore,
+    ArtifactStore,
+    ApprovalStore,
+    AuditStore {
   /** Resolves when the store answers; rejects otherwise (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
-
-  getSession(id: string): Promise<SessionRecord | null>;
-
-  createTurn(turn: NewTurn, idempotency: IdempotencyClaim | null): Promise<CreateTurnResult>;
-  /** The turn a live idempotency key of the user produced, with the hash of its request. */
-  findIdempotentTurn(
-    userId: string,
-    key: string,
-    now: number,
-  ): Promise<{ turn: TurnRecord; requestHash: string } | null>;
-  getTurn(id: string): Promise<TurnRecord | null>;
-  setTurnFirstSeq(id: string, seq: number): Promise<void>;
-  /** queued/running/waiting_approval → running, attempt + 1, startedAt kept from the first start. Null if terminal or unknown. */
-  markTurnRunning(id: string, now: number): Promise<TurnRecord | null>;
-  /**
-   * Ends a non-terminal turn and appends its items to the session's model-visible history,
-   * in one transaction. Returns false (and writes nothing) if the turn was already terminal.
-   */
-  finishTurn(id: string, outcome: TurnOutcome, history: ContextMessage[]): Promise<boolean>;
-  /** The session's most recent turns, newest first. */
-  listSessionTurns(sessionId: string, limit: number): Promise<TurnRecord[]>;
-  /** Non-terminal turns created before `before`, oldest first (used by the reconciler). */
-  listStaleTurns(before: number, limit: number, after?: TurnCursor): Promise<TurnRecord[]>;
-
-  appendEvents(events: StoredEvent[]): Promise<number>;
-  readEvents(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
-  maxSeq(sessionId: string): Promise<number>;
-
-  loadHistory(sessionId: string): Promise<ContextMessage[]>;
-
-  purgeExpiredIdempotency(now: number): Promise<number>;
 }

@@ -11,6 +11,7 @@
  */
 import type { ToolCall } from "../context/message.js";
 import type { LogEvent } from "../events/event-log.js";
+import { checkToolResultVersion } from "../events/schema-version.js";
 import type { ChatUsage } from "../llm/chat-stream.js";
 
 export interface RecordedOutput {
@@ -68,6 +69,7 @@ export class RecordedTurn {
         });
         break;
       case "tool_result":
+        checkToolResultVersion(data.result_v);
         this.toolResults.set(`${round}:${String(data.tool_call_id)}`, {
           ok: data.ok === true,
           data: data.data ?? null,

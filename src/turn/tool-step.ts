@@ -13,6 +13,7 @@
  *   exactly what the first attempt showed it.
  */
 import type { ContextMessage, ToolCall } from "../context/message.js";
+import { TOOL_RESULT_VERSION } from "../events/schema-version.js";
 import type { TurnEmitter } from "../events/turn-emitter.js";
 import type { Tool, ToolLimits, ToolOutput } from "../tools/tool.js";
 import type { RecordedToolResult, RecordedTurn } from "./recorded-turn.js";
@@ -66,6 +67,7 @@ export async function runToolStep(input: ToolStepInput): Promise<ContextMessage[
         model_round: round,
         tool: call.name,
         tool_call_id: call.id,
+        result_v: TOOL_RESULT_VERSION,
         ...result,
         meta: {
           duration_ms: Math.round(performance.now() - started),

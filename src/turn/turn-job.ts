@@ -22,8 +22,9 @@ import { LeaseLostError } from "../events/appender.js";
 import { TurnEmitter } from "../events/turn-emitter.js";
 import type { Logger } from "../obs/logger.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
-import { isTerminal, type TurnRecord } from "../store/port.js";
+import { isTerminal, type SessionContext, type TurnRecord } from "../store/port.js";
 import { ensureWorkspace } from "../tools/workspace.js";
+import { snapshotIfDue } from "./context-snapshot.js";
 import { finalizeTurn, type TurnEnding } from "./finalize.js";
 import { type AbortReason, classifyEarlyStop } from "./loop-outcome.js";
 import { type ModelDeferral, ModelGate } from "./model-gate.js";
@@ -46,7 +47,12 @@ const SESSION_BUSY_RETRY_MS = 1_000;
 const WORKSPACE_CACHE_ENTRIES = 10_000;
 
 type LoopResult =
-  | { kind: "ended"; ending: TurnEnding; history: TurnLoop["completedHistory"] }
+  | {
+      kind: "ended";
+      ending: TurnEnding;
+      history: TurnLoop["completedHistory"];
+      loaded: SessionContext;
+    }
   | { kind: "hand_back" }
   | { kind: "defer"; deferral: ModelDeferral }
   | { kind: "abandon" };
@@ -181,7 +187,18 @@ export class TurnJobRunner {
         throw new WaitingError();
       }
       if (run.kind === "abandon") return await this.abandon(queued, lease, log);
-      await finalizeTurn(store, emitter, turn, run.ending, run.history);
+      const finished = await finalizeTurn(store, emitter, turn, run.ending, run.history);
+      await snapshotIfDue(
+        store,
+        {
+          sessionId: turn.sessionId,
+          loaded: run.loaded,
+          appended: run.history,
+          seq: finished.lastSeq ?? emitter.lastSeq,
+        },
+        config.store.snapshotEveryEvents,
+        log,
+      );
       log.info("turn finished", {
         status: run.ending.status,
         stop_reason: run.ending.stopReason,
@@ -208,12 +225,13 @@ export class TurnJobRunner {
     parkedMs: number,
   ): Promise<LoopResult> {
     const { store, config, clients, tools, budget } = this.services;
+    const loaded = await store.loadContext(turn.sessionId);
     const loop = new TurnLoop({
       input: turn.input,
       model: turn.model,
       attempt: turn.attempt,
       maxRounds: config.turn.maxRounds,
-      history: await store.loadHistory(turn.sessionId),
+      history: loaded.messages,
       recorded,
       emitter,
       signal: abort.signal,
@@ -229,6 +247,7 @@ export class TurnJobRunner {
       kind: "ended",
       ending: { ...ending, usage: loop.usage },
       history: loop.completedHistory,
+      loaded,
     });
     try {
       const { answer, stopReason } = await loop.run();

@@ -28,6 +28,8 @@ export function eventSettings(overrides: Partial<EventSettings> = {}): EventSett
   return { ...ConfigSchema.parse({}).events, ...overrides };
 }
 
+const STORE_FILE = "farm.sqlite";
+
 export class EventsFixture {
   private counter = 0;
   private readonly extraConnections: Redis[] = [];
@@ -40,10 +42,15 @@ export class EventsFixture {
     private readonly dir: string,
   ) {}
 
+  /** The store's SQLite file (to hold its write lock from another connection: a store outage). */
+  get storeFile(): string {
+    return path.join(this.dir, STORE_FILE);
+  }
+
   static async open(name: string): Promise<EventsFixture> {
     const prefix = `test-events-${name}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     const dir = await mkdtemp(path.join(tmpdir(), "farm-events-"));
-    const store = SqliteStore.open(path.join(dir, "farm.sqlite"));
+    const store = SqliteStore.open(path.join(dir, STORE_FILE));
     return new EventsFixture(prefix, redisKeys(prefix), new Redis(REDIS_URL), store, dir);
   }
 

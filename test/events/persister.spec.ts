@@ -56,7 +56,7 @@ describe("events: EventPersister", () => {
   /** Starts a persister on its own (blocking) connection. */
   async function startPersister(
     keys: RedisKeys,
-    options: { store?: Store; conn?: Redis } = {},
+    options: { store?: Store; conn?: Redis; backlogWarnEntries?: number } = {},
   ): Promise<EventPersister> {
     const persister = new EventPersister(
       options.conn ?? fx.connection(),
@@ -64,6 +64,7 @@ describe("events: EventPersister", () => {
       options.store ?? fx.store,
       500,
       logger,
+      options.backlogWarnEntries ?? 100_000,
     );
     await persister.start();
     running.push(persister);
@@ -271,12 +272,12 @@ describe("events: EventPersister", () => {
 
   it("stop() resolves when stopped right after start", async () => {
     const keys = fx.freshKeys();
-    const persister = new EventPersister(fx.connection(), keys, fx.store, 500, logger);
+    const persister = new EventPersister(fx.connection(), keys, fx.store, 500, logger, 100_000);
     await persister.start();
     await persister.stop();
     // Stopping twice (and a never-started persister) is harmless too.
     await persister.stop();
-    await new EventPersister(fx.connection(), keys, fx.store, 500, logger).stop();
+    await new EventPersister(fx.connection(), keys, fx.store, 500, logger, 100_000).stop();
   });
 
   it("keeps an entry another persister read between this persister's XPENDING and XINFO", async () => {

@@ -7,8 +7,10 @@
  * processes would have — on that same store. Every handle opened here is closed after each test.
  */
 import type { Store } from "../../src/store/port.js";
+import { describeBucketContract } from "./contract-buckets.js";
 import { describeEventContract } from "./contract-events.js";
 import { describeTurnLifecycleContract } from "./contract-lifecycle.js";
+import { describeRecordContract } from "./contract-records.js";
 import { describeTurnContract } from "./contract-turns.js";
 
 export type OpenStore = () => Promise<Store>;
@@ -34,5 +36,7 @@ export function runStoreContract(name: string, makeStore: OpenStore): void {
     describeTurnContract(open);
     describeTurnLifecycleContract(open);
     describeEventContract(open);
+    describeBucketContract(open);
+    describeRecordContract(open);
   });
 }

@@ -44,9 +44,20 @@ export function completed(overrides: Partial<TurnOutcome> = {}): TurnOutcome {
   };
 }
 
-/** An event whose envelope text has deliberate spacing, so byte-exact storage is visible. */
-export function storedEvent(sessionId: string, seq: number, turnId = "turn-x"): StoredEvent {
-  const ts = 1_000 + seq;
+export const DAY_MS = 86_400_000;
+/** 2026-01-05 00:00 UTC, a Monday: days after it fall in buckets 20260105, 20260106… */
+export const MONDAY_MS = Date.UTC(2026, 0, 5);
+
+/**
+ * An event whose envelope text has deliberate spacing, so byte-exact storage is visible.
+ * `ts` defaults to a time in bucket 19700101.
+ */
+export function storedEvent(
+  sessionId: string,
+  seq: number,
+  turnId = "turn-x",
+  ts = 1_000 + seq,
+): StoredEvent {
   return {
     sessionId,
     seq,

@@ -1,12 +1,13 @@
 /**
- * Choosing the store from configuration: embedded SQLite by default, a clear refusal for MongoDB
- * until its adapter exists.
+ * Choosing the store from configuration: embedded SQLite by default; with a MongoDB URL the
+ * MongoDB adapter, which fails fast with a clear, credential-free error when nothing answers.
  */
 import { access, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import { ConfigSchema } from "../../src/config/schema.js";
+import { StoreUnavailableError } from "../../src/store/errors.js";
 import { openStore, SQLITE_DEFAULT_FILE_NAME } from "../../src/store/open.js";
 
 describe("openStore", () => {
@@ -43,21 +44,31 @@ describe("openStore", () => {
     }
   });
 
-  it("refuses a MongoDB URL with a message that points at SQLite", async () => {
+  it("opens MongoDB for a MongoDB URL, and fails fast and clearly when nothing answers", async () => {
+    // Port 1 on this host: connection refused at once, as when MongoDB is down.
     const config = ConfigSchema.parse({
       dataDir: dir,
-      store: { mongoUrl: "mongodb://127.0.0.1:27017/farm" },
+      store: {
+        mongoUrl: "mongodb://farm:s3cret-pw@127.0.0.1:1/farm",
+        mongoServerSelectionTimeoutMs: 500,
+      },
     });
-    let failure: unknown;
-    try {
-      await openStore(config);
-    } catch (err) {
-      failure = err;
-    }
-    expect(failure).to.be.instanceOf(Error);
+    const started = Date.now();
+    const failure = await openStore(config).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(failure).to.be.instanceOf(StoreUnavailableError);
     const message = (failure as Error).message;
-    expect(message).to.match(/MongoDB store adapter is not available/);
-    expect(message).to.match(/Unset MONGO_URL to use the embedded SQLite store/);
+    expect(message).to.match(/MongoDB is unreachable/);
+    expect(message).to.not.include("s3cret-pw");
+    expect(Date.now() - started).to.be.lessThan(10_000);
+    // Nothing fell back to SQLite.
+    const sqlite = await access(path.join(dir, SQLITE_DEFAULT_FILE_NAME)).then(
+      () => true,
+      () => false,
+    );
+    expect(sqlite).to.equal(false);
   });
 
   it("rejects ping once closed", async () => {

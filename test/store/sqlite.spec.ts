@@ -69,7 +69,7 @@ describe("SqliteStore (adapter specifics)", () => {
   });
 
   it("opens in WAL mode with NORMAL sync, a busy timeout, foreign keys and a stamped schema", () => {
-    const db = openDatabase(file);
+    const db = openDatabase(file, "day");
     try {
       expect(db.pragma("journal_mode", { simple: true })).to.equal("wal");
       expect(db.pragma("synchronous", { simple: true })).to.equal(SQLITE_SYNCHRONOUS_NORMAL);
@@ -100,6 +100,37 @@ describe("SqliteStore (adapter specifics)", () => {
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
     expect(() => SqliteStore.open(file)).to.throw(/newer than this build/);
+  });
+
+  it("migrates a version-1 file: its events move into bucket tables, byte for byte", async () => {
+    const v1 = new Database(file);
+    v1.exec(`CREATE TABLE events (
+      session_id TEXT NOT NULL, seq INTEGER NOT NULL, turn_id TEXT NOT NULL, type TEXT NOT NULL,
+      ts INTEGER NOT NULL, envelope TEXT NOT NULL, PRIMARY KEY (session_id, seq)) WITHOUT ROWID`);
+    const events = [1, 2, 3].map((seq) =>
+      storedEvent("s-v1", seq, "t", Date.UTC(2026, 0, 5) + (seq - 1) * 86_400_000),
+    );
+    const insert = v1.prepare("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)");
+    for (const e of events) insert.run(e.sessionId, e.seq, e.turnId, e.type, e.ts, e.envelope);
+    v1.pragma("user_version = 1");
+    v1.close();
+
+    const store = SqliteStore.open(file);
+    try {
+      expect(await store.readEvents("s-v1", 0, 10)).to.deep.equal(events);
+      expect((await store.listBuckets()).map((b) => [b.name, b.events])).to.deep.equal([
+        ["20260105", 1],
+        ["20260106", 1],
+        ["20260107", 1],
+      ]);
+    } finally {
+      await store.close();
+    }
+    const db = new Database(file);
+    expect(db.pragma("user_version", { simple: true })).to.equal(SCHEMA_VERSION);
+    const legacy = db.prepare("SELECT name FROM sqlite_master WHERE name = 'events'").all();
+    db.close();
+    expect(legacy).to.deep.equal([]);
   });
 
   it("keeps one turn per key and every event exactly once across racing processes", async function () {

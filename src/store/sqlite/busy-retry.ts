@@ -3,8 +3,11 @@
  * asynchronously between attempts, so the event loop keeps serving while the lock is busy.
  *
  * Invariant: the operation is retried only when it failed with SQLITE_BUSY, which SQLite
- * reports before changing anything (a transaction that cannot take its lock never starts).
+ * reports before changing anything (a transaction that cannot take its lock never starts); when
+ * the lock stays taken past BUSY_GIVE_UP_MS the store counts as unavailable.
  */
+import { StoreUnavailableError } from "../errors.js";
+
 const FIRST_WAIT_MS = 0.5;
 const MAX_WAIT_MS = 8;
 /** Give up (and let the caller answer 503) after this long: the lock holder is stuck. */
@@ -16,7 +19,13 @@ export async function retryWhileBusy<T>(operation: () => T): Promise<T> {
     try {
       return operation();
     } catch (err) {
-      if (!isBusy(err) || Date.now() > deadline) throw err;
+      if (!isBusy(err)) throw err;
+      if (Date.now() > deadline) {
+        throw new StoreUnavailableError(
+          `the SQLite store stayed locked by another connection for over ${BUSY_GIVE_UP_MS} ms`,
+          { cause: err },
+        );
+      }
     }
     await new Promise((resolve) => setTimeout(resolve, waitMs));
   }

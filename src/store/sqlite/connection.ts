@@ -13,6 +13,8 @@
  * - the schema is applied before the connection is handed out.
  */
 import Database from "better-sqlite3";
+import type { BucketGranularity } from "../buckets.js";
+import { SqliteEventBuckets } from "./event-buckets.js";
 import { applySchema } from "./schema.js";
 
 /** How long opening the file waits for another process's lock before failing with SQLITE_BUSY. */
@@ -20,14 +22,16 @@ const SQLITE_OPEN_BUSY_TIMEOUT_MS = 5_000;
 /** After opening: the longest a statement blocks the thread before reporting SQLITE_BUSY. */
 export const SQLITE_BUSY_TIMEOUT_MS = 1;
 
-export function openDatabase(filePath: string): Database.Database {
+export function openDatabase(filePath: string, granularity: BucketGranularity): Database.Database {
   const db = new Database(filePath, { timeout: SQLITE_OPEN_BUSY_TIMEOUT_MS });
   try {
     db.pragma(`busy_timeout = ${SQLITE_OPEN_BUSY_TIMEOUT_MS}`);
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");
-    applySchema(db);
+    applySchema(db, (events) =>
+      new SqliteEventBuckets(db, granularity).appendIn(events, Date.now()),
+    );
     db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
     return db;
   } catch (err) {

@@ -8,8 +8,11 @@
  *   handing a wrong-shaped record to the farm;
  * - `envelope` is passed through as the exact text stored, never re-serialised.
  */
-import { type ContextMessage, ContextMessageSchema } from "../../context/message.js";
+import type { ContextMessage } from "../../context/message.js";
 import {
+  BUCKET_STATUSES,
+  type BucketArchive,
+  type BucketRecord,
   type SessionRecord,
   type StoredEvent,
   TURN_STATUSES,
@@ -18,13 +21,16 @@ import {
   type TurnStatus,
   type TurnUsage,
 } from "../port.js";
+import {
+  type EventFields,
+  eventFromFields,
+  historyMessageFromText,
+  knownValue,
+  type SessionFields,
+  sessionFromFields,
+} from "../stored-shapes.js";
 
-export interface SessionRow {
-  id: string;
-  user_id: string;
-  created_at: number;
-  updated_at: number;
-}
+export type SessionRow = SessionFields;
 
 export interface TurnRow {
   id: string;
@@ -48,13 +54,17 @@ export interface TurnRow {
   last_seq: number | null;
 }
 
-export interface EventRow {
-  session_id: string;
-  seq: number;
-  turn_id: string;
-  type: string;
-  ts: number;
-  envelope: string;
+export type EventRow = EventFields;
+
+export interface BucketRow {
+  name: string;
+  start_ms: number;
+  end_ms: number;
+  status: string;
+  events: number;
+  archive: string | null;
+  restored_at: number | null;
+  updated_at: number;
 }
 
 export interface IdempotencyRow {
@@ -63,9 +73,7 @@ export interface IdempotencyRow {
   expires_at: number;
 }
 
-export function sessionFromRow(row: SessionRow): SessionRecord {
-  return { id: row.id, userId: row.user_id, createdAt: row.created_at, updatedAt: row.updated_at };
-}
+export const sessionFromRow: (row: SessionRow) => SessionRecord = sessionFromFields;
 
 export function turnFromRow(row: TurnRow): TurnRecord {
   return {
@@ -91,27 +99,32 @@ export function turnFromRow(row: TurnRow): TurnRecord {
   };
 }
 
-export function eventFromRow(row: EventRow): StoredEvent {
+export const eventFromRow: (row: EventRow) => StoredEvent = eventFromFields;
+
+export function bucketFromRow(row: BucketRow): BucketRecord {
+  const status = BUCKET_STATUSES.find((known) => known === row.status);
+  if (status === undefined)
+    throw new Error(`bucket ${row.name} has unknown status "${row.status}"`);
   return {
-    sessionId: row.session_id,
-    seq: row.seq,
-    turnId: row.turn_id,
-    type: row.type,
-    ts: row.ts,
-    envelope: row.envelope,
+    name: row.name,
+    startMs: row.start_ms,
+    endMs: row.end_ms,
+    status: knownValue(BUCKET_STATUSES, row.status, `bucket ${row.name} status`),
+    events: row.events,
+    archive: parseNullable<BucketArchive>(row.archive),
+    restoredAt: row.restored_at,
+    updatedAt: row.updated_at,
   };
 }
 
-export function historyMessageFromColumn(message: string): ContextMessage {
-  return ContextMessageSchema.parse(JSON.parse(message));
-}
+export const historyMessageFromColumn: (message: string) => ContextMessage = historyMessageFromText;
 
 /** Serialises a JSON column; `null` stays SQL NULL rather than the text "null". */
 export function jsonColumn(value: unknown): string | null {
   return value === null ? null : JSON.stringify(value);
 }
 
-function parseNullable<T>(text: string | null): T | null {
+export function parseNullable<T>(text: string | null): T | null {
   return text === null ? null : (JSON.parse(text) as T);
 }
 

@@ -6,17 +6,21 @@
  *   transaction, so several processes opening a fresh file at once cannot interleave DDL;
  * - `PRAGMA user_version` holds SCHEMA_VERSION; a file stamped with a newer version is refused
  *   instead of being written by code that does not know its layout;
- * - this issue keeps every event in one `events` table keyed by (session_id, seq); the
- *   time-bucketed event layout arrives with the MongoDB (durable storage) issue.
+ * - events live in one table per time bucket (`events_<bucket>`, made on demand by
+ *   event-buckets.ts), found through `session_buckets` and registered in `event_buckets`;
+ * - a version-1 file (one `events` table) is migrated in the same transaction: its events are
+ *   moved into bucket tables, so an upgrade keeps every event.
  *
- * Foreign keys tie turns, history and idempotency records to their parents. `events` has none on
- * purpose: it is the persister's hot path and the event log must never refuse an emitted event.
+ * Foreign keys tie turns, history and idempotency records to their parents. The event tables have
+ * none on purpose: they are the persister's hot path and must never refuse an emitted event.
  */
 import type Database from "better-sqlite3";
+import type { StoredEvent } from "../ports/events.js";
+import { type EventRow, eventFromRow } from "./rows.js";
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
-const SCHEMA_V1_SQL = `
+const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS sessions (
   id         TEXT PRIMARY KEY,
   user_id    TEXT NOT NULL,
@@ -48,17 +52,6 @@ CREATE TABLE IF NOT EXISTS turns (
 CREATE INDEX IF NOT EXISTS turns_status_created ON turns(status, created_at);
 CREATE INDEX IF NOT EXISTS turns_session_created ON turns(session_id, created_at);
 
-CREATE TABLE IF NOT EXISTS events (
-  session_id TEXT NOT NULL,
-  seq        INTEGER NOT NULL,
-  turn_id    TEXT NOT NULL,
-  type       TEXT NOT NULL,
-  ts         INTEGER NOT NULL,
-  envelope   TEXT NOT NULL,
-  PRIMARY KEY (session_id, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_turn_seq ON events(turn_id, seq);
-
 CREATE TABLE IF NOT EXISTS session_history (
   session_id TEXT NOT NULL REFERENCES sessions(id),
   idx        INTEGER NOT NULL,
@@ -77,10 +70,92 @@ CREATE TABLE IF NOT EXISTS idempotency (
   PRIMARY KEY (user_id, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_expires ON idempotency(expires_at);
+
+CREATE TABLE IF NOT EXISTS event_buckets (
+  name        TEXT PRIMARY KEY,
+  start_ms    INTEGER NOT NULL,
+  end_ms      INTEGER NOT NULL,
+  status      TEXT NOT NULL,
+  events      INTEGER NOT NULL,
+  archive     TEXT,
+  restored_at INTEGER,
+  updated_at  INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS session_buckets (
+  session_id TEXT NOT NULL,
+  bucket     TEXT NOT NULL,
+  first_seq  INTEGER NOT NULL,
+  last_seq   INTEGER NOT NULL,
+  PRIMARY KEY (session_id, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS session_snapshots (
+  session_id     TEXT NOT NULL,
+  history_length INTEGER NOT NULL,
+  seq            INTEGER NOT NULL,
+  reason         TEXT NOT NULL,
+  messages       TEXT NOT NULL,
+  created_at     INTEGER NOT NULL,
+  PRIMARY KEY (session_id, history_length)
+);
+
+CREATE TABLE IF NOT EXISTS artifacts (
+  id           TEXT PRIMARY KEY,
+  session_id   TEXT NOT NULL,
+  turn_id      TEXT,
+  user_id      TEXT NOT NULL,
+  kind         TEXT NOT NULL,
+  name         TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  size_bytes   INTEGER NOT NULL,
+  sha256       TEXT NOT NULL,
+  content      BLOB NOT NULL,
+  created_at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS artifacts_session_created ON artifacts(session_id, created_at);
+
+CREATE TABLE IF NOT EXISTS approvals (
+  id           TEXT PRIMARY KEY,
+  turn_id      TEXT NOT NULL,
+  session_id   TEXT NOT NULL,
+  user_id      TEXT NOT NULL,
+  tool_name    TEXT NOT NULL,
+  tool_call_id TEXT NOT NULL,
+  arguments    TEXT NOT NULL,
+  reason       TEXT,
+  status       TEXT NOT NULL,
+  requested_at INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL,
+  decided_at   INTEGER,
+  decided_by   TEXT,
+  note         TEXT
+);
+CREATE INDEX IF NOT EXISTS approvals_turn_requested ON approvals(turn_id, requested_at);
+
+CREATE TABLE IF NOT EXISTS audit_log (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts           INTEGER NOT NULL,
+  actor        TEXT NOT NULL,
+  action       TEXT NOT NULL,
+  subject_type TEXT NOT NULL,
+  subject_id   TEXT NOT NULL,
+  details      TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_subject ON audit_log(subject_id, id);
 `;
 
-/** Creates any missing table or index and stamps the version; refuses a newer file. */
-export function applySchema(db: Database.Database): void {
+/** Version 1 kept all events in one table; its rows move into bucket tables on upgrade. */
+const V1_EVENTS_TABLE = "events";
+
+/**
+ * Creates any missing table or index and stamps the version; refuses a newer file.
+ * `moveV1Events` appends a version-1 file's events into the bucket tables (inside this transaction).
+ */
+export function applySchema(
+  db: Database.Database,
+  moveV1Events: (events: StoredEvent[]) => void,
+): void {
   const apply = db.transaction(() => {
     const found = db.pragma("user_version", { simple: true }) as number;
     if (found > SCHEMA_VERSION) {
@@ -89,9 +164,23 @@ export function applySchema(db: Database.Database): void {
           `${SCHEMA_VERSION}; upgrade the farm before opening it`,
       );
     }
-    db.exec(SCHEMA_V1_SQL);
+    db.exec(SCHEMA_SQL);
+    if (found === 1) migrateV1Events(db, moveV1Events);
     // PRAGMA takes no bound parameters; SCHEMA_VERSION is a constant integer.
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   });
   apply.immediate();
+}
+
+function migrateV1Events(db: Database.Database, move: (events: StoredEvent[]) => void): void {
+  const exists = db
+    .prepare<[string], number>(
+      "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+    )
+    .pluck()
+    .get(V1_EVENTS_TABLE);
+  if (!exists) return;
+  const rows = db.prepare<[], EventRow>(`SELECT * FROM ${V1_EVENTS_TABLE}`).all();
+  move(rows.map(eventFromRow));
+  db.exec(`DROP TABLE ${V1_EVENTS_TABLE}`);
 }

@@ -12,31 +12,54 @@
  *   key on `idempotency` backs that up;
  * - better-sqlite3 is synchronous, so each method finishes its SQL before returning; the methods
  *   are async only to satisfy the port (a failure becomes a rejected promise).
+ *
+ * Sessions and turns are handled here; the event log, snapshots, artifacts, approvals and the
+ * audit log each have their own module on the same connection, which this class delegates to.
  */
 import Database from "better-sqlite3";
 import type { ContextMessage } from "../../context/message.js";
+import type { BucketGranularity } from "../buckets.js";
 import {
+  type ApprovalDecisionInput,
+  type ApprovalRecord,
+  type ArtifactRecord,
+  type AuditEntry,
+  type AuditQuery,
+  type BucketArchive,
+  type BucketCursor,
+  type BucketRecord,
+  type BucketStatus,
   type CreateTurnResult,
   type IdempotencyClaim,
   isTerminal,
+  type NewApproval,
+  type NewArtifact,
+  type NewAuditEntry,
   type NewTurn,
+  type SessionBucket,
+  type SessionContext,
   type SessionRecord,
+  type SessionSnapshot,
   type Store,
   type StoredEvent,
   type TurnCursor,
   type TurnOutcome,
   type TurnRecord,
 } from "../port.js";
+import { SqliteApprovals } from "./approvals.js";
+import { SqliteArtifacts } from "./artifacts.js";
+import { SqliteAudit } from "./audit.js";
 import { retryWhileBusy } from "./busy-retry.js";
 import { openDatabase } from "./connection.js";
-import {
-  eventFromRow,
-  historyMessageFromColumn,
-  jsonColumn,
-  sessionFromRow,
-  turnFromRow,
-} from "./rows.js";
+import { SqliteEventBuckets } from "./event-buckets.js";
+import { historyMessageFromColumn, jsonColumn, sessionFromRow, turnFromRow } from "./rows.js";
+import { SqliteSnapshots } from "./snapshots.js";
 import { prepareStatements, type Statements } from "./statements.js";
+
+export interface SqliteStoreOptions {
+  /** Granularity of new event buckets (existing buckets keep theirs). Default "day". */
+  bucketGranularity?: BucketGranularity;
+}
 
 type ReplayedTurn = Extract<CreateTurnResult, { kind: "replayed" }>;
 
@@ -48,20 +71,48 @@ export class SqliteStore implements Store {
   private readonly finishTurnTx: Database.Transaction<
     (id: string, outcome: TurnOutcome, history: ContextMessage[]) => boolean
   >;
+  private readonly events: SqliteEventBuckets;
+  private readonly snapshots: SqliteSnapshots;
+  private readonly artifacts: SqliteArtifacts;
+  private readonly approvals: SqliteApprovals;
+  private readonly audit: SqliteAudit;
   private readonly appendEventsTx: Database.Transaction<(events: StoredEvent[]) => number>;
+  private readonly restoreEventsTx: Database.Transaction<
+    (name: string, events: StoredEvent[]) => number
+  >;
+  private readonly completeArchiveTx: Database.Transaction<
+    (name: string, archive: BucketArchive) => BucketRecord | null
+  >;
+  private readonly saveSnapshotTx: Database.Transaction<(snapshot: SessionSnapshot) => boolean>;
+  private readonly loadContextTx: Database.Transaction<(sessionId: string) => SessionContext>;
 
   /** Opens (creating if needed) the store file at `filePath`. */
-  static open(filePath: string): SqliteStore {
-    return new SqliteStore(openDatabase(filePath));
+  static open(filePath: string, options: SqliteStoreOptions = {}): SqliteStore {
+    const granularity = options.bucketGranularity ?? "day";
+    return new SqliteStore(openDatabase(filePath, granularity), granularity);
   }
 
-  private constructor(private readonly db: Database.Database) {
+  private constructor(
+    private readonly db: Database.Database,
+    granularity: BucketGranularity,
+  ) {
     this.sql = prepareStatements(db);
+    this.events = new SqliteEventBuckets(db, granularity);
+    this.snapshots = new SqliteSnapshots(db);
+    this.artifacts = new SqliteArtifacts(db);
+    this.approvals = new SqliteApprovals(db);
+    this.audit = new SqliteAudit(db);
     this.createTurnTx = db.transaction((turn, idempotency) => this.createTurnIn(turn, idempotency));
     this.finishTurnTx = db.transaction((id, outcome, history) =>
       this.finishTurnIn(id, outcome, history),
     );
-    this.appendEventsTx = db.transaction((events) => this.appendEventsIn(events));
+    this.appendEventsTx = db.transaction((events) => this.events.appendIn(events, Date.now()));
+    this.restoreEventsTx = db.transaction((name, events) => this.events.restoreIn(name, events));
+    this.completeArchiveTx = db.transaction((name, archive) =>
+      this.events.completeArchiveIn(name, archive),
+    );
+    this.saveSnapshotTx = db.transaction((snapshot) => this.snapshots.saveIn(snapshot));
+    this.loadContextTx = db.transaction((sessionId) => this.snapshots.loadIn(sessionId));
   }
 
   async ping(): Promise<void> {
@@ -141,11 +192,103 @@ export class SqliteStore implements Store {
   }
 
   async readEvents(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
-    return this.sql.readEvents.all(sessionId, afterSeq, limit).map(eventFromRow);
+    return this.events.read(sessionId, afterSeq, limit);
   }
 
   async maxSeq(sessionId: string): Promise<number> {
-    return this.sql.maxSeq.get(sessionId) ?? 0;
+    return this.events.maxSeq(sessionId);
+  }
+
+  async listSessionBuckets(sessionId: string): Promise<SessionBucket[]> {
+    return this.events.sessionBuckets(sessionId);
+  }
+
+  async listBuckets(): Promise<BucketRecord[]> {
+    return this.events.listBuckets();
+  }
+
+  async getBucket(name: string): Promise<BucketRecord | null> {
+    return this.events.getBucket(name);
+  }
+
+  async setBucketStatus(
+    name: string,
+    from: BucketStatus,
+    to: BucketStatus,
+    now: number,
+  ): Promise<BucketRecord | null> {
+    return retryWhileBusy(() =>
+      this.db.transaction(() => this.events.setStatus(name, from, to, now)).immediate(),
+    );
+  }
+
+  async readBucketEvents(
+    name: string,
+    after: BucketCursor | null,
+    limit: number,
+  ): Promise<StoredEvent[]> {
+    return this.events.readBucket(name, after, limit);
+  }
+
+  async completeArchive(name: string, archive: BucketArchive): Promise<BucketRecord | null> {
+    return retryWhileBusy(() => this.completeArchiveTx.immediate(name, archive));
+  }
+
+  async restoreEvents(name: string, events: StoredEvent[]): Promise<number> {
+    return events.length === 0
+      ? 0
+      : retryWhileBusy(() => this.restoreEventsTx.immediate(name, events));
+  }
+
+  async saveSnapshot(snapshot: SessionSnapshot): Promise<boolean> {
+    return retryWhileBusy(() => this.saveSnapshotTx.immediate(snapshot));
+  }
+
+  async latestSnapshot(sessionId: string): Promise<SessionSnapshot | null> {
+    return this.snapshots.latest(sessionId);
+  }
+
+  async loadContext(sessionId: string): Promise<SessionContext> {
+    return this.loadContextTx.deferred(sessionId);
+  }
+
+  async putArtifact(artifact: NewArtifact, content: Buffer): Promise<ArtifactRecord> {
+    return retryWhileBusy(() => this.artifacts.put(artifact, content));
+  }
+
+  async getArtifact(id: string): Promise<{ record: ArtifactRecord; content: Buffer } | null> {
+    return this.artifacts.get(id);
+  }
+
+  async listArtifacts(sessionId: string): Promise<ArtifactRecord[]> {
+    return this.artifacts.list(sessionId);
+  }
+
+  async createApproval(approval: NewApproval): Promise<ApprovalRecord> {
+    return retryWhileBusy(() => this.approvals.create(approval));
+  }
+
+  async getApproval(id: string): Promise<ApprovalRecord | null> {
+    return this.approvals.get(id);
+  }
+
+  async decideApproval(
+    id: string,
+    decision: ApprovalDecisionInput,
+  ): Promise<{ changed: boolean; approval: ApprovalRecord } | null> {
+    return retryWhileBusy(() => this.approvals.decide(id, decision));
+  }
+
+  async listTurnApprovals(turnId: string): Promise<ApprovalRecord[]> {
+    return this.approvals.listTurn(turnId);
+  }
+
+  async appendAudit(entry: NewAuditEntry): Promise<AuditEntry> {
+    return retryWhileBusy(() => this.audit.append(entry));
+  }
+
+  async listAudit(query: AuditQuery): Promise<AuditEntry[]> {
+    return this.audit.list(query);
   }
 
   async loadHistory(sessionId: string): Promise<ContextMessage[]> {
@@ -232,22 +375,6 @@ export class SqliteStore implements Store {
     }
     this.sql.touchSession.run(outcome.finishedAt, sessionId);
     return true;
-  }
-
-  private appendEventsIn(events: StoredEvent[]): number {
-    let inserted = 0;
-    for (const event of events) {
-      inserted += this.sql.insertEvent.run(
-        event.sessionId,
-        event.seq,
-        event.turnId,
-        event.type,
-        event.ts,
-        event.envelope,
-      ).changes;
-      if (event.type === "turn_terminal") this.sql.setTurnLastSeq.run(event.seq, event.turnId);
-    }
-    return inserted;
   }
 
   private requireTurn(id: string): TurnRecord {

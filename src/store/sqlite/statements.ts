@@ -10,7 +10,7 @@
  */
 import type Database from "better-sqlite3";
 import { isTerminal, TURN_STATUSES } from "../port.js";
-import type { EventRow, IdempotencyRow, SessionRow, TurnRow } from "./rows.js";
+import type { IdempotencyRow, SessionRow, TurnRow } from "./rows.js";
 
 // Interpolating is safe: the list is a compile-time constant, not user input.
 const NON_TERMINAL_SQL = TURN_STATUSES.filter((status) => !isTerminal(status))
@@ -63,9 +63,6 @@ export function prepareStatements(db: Database.Database) {
                @idempotencyKey, @createdAt, 0, @firstSeq)`,
     ),
     setTurnFirstSeq: db.prepare<[number, string]>("UPDATE turns SET first_seq = ? WHERE id = ?"),
-    setTurnLastSeq: db.prepare<[number, string]>(
-      "UPDATE turns SET last_seq = ? WHERE id = ? AND last_seq IS NULL",
-    ),
     markTurnRunning: db.prepare<[number, string], TurnRow>(
       `UPDATE turns
           SET status = 'running', attempt = attempt + 1, started_at = COALESCE(started_at, ?)
@@ -89,17 +86,6 @@ export function prepareStatements(db: Database.Database) {
         ORDER BY created_at, id
         LIMIT ?`,
     ),
-
-    insertEvent: db.prepare<[string, number, string, string, number, string]>(
-      `INSERT OR IGNORE INTO events (session_id, seq, turn_id, type, ts, envelope)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-    ),
-    readEvents: db.prepare<[string, number, number], EventRow>(
-      "SELECT * FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-    ),
-    maxSeq: db
-      .prepare<[string], number>("SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = ?")
-      .pluck(),
 
     nextHistoryIdx: db
       .prepare<[string], number>(
