@@ -2,7 +2,8 @@
  * `npm run bench -- <scenario> [--key value …]`
  *
  * Scenarios: throughput, concurrency48, cancel, cpu, fairness-burst, fairness-equal,
- * scheduler-overhead, model-429, all (the default: every one). Progress goes to stderr; the last
+ * scheduler-overhead, model-429, store-write, store-replay, session-load, all (the default:
+ * every one). Progress goes to stderr; the last
  * line of stdout is one JSON object: {"scenario", "figures", "baseline", "config"}. Every run
  * measures its own baseline (plain BullMQ no-op jobs on the same Redis) so figures from a noisy
  * machine can be read as ratios. The scheduling scenarios (fairness-*, model-429) run their own
@@ -12,7 +13,11 @@
  * --worker-concurrency, --baseline-jobs, --two-requests 1 (POST then GET /events instead of one
  * streaming POST); fairness-burst: --heavy-turns, --light-users, --burst-repeats;
  * fairness-equal: --equal-users, --window-s; scheduler-overhead: --overhead-jobs,
- * --overhead-users, --overhead-repeats; model-429: --fault-s, --retry-after-s, --a-turns-per-s.
+ * --overhead-users, --overhead-repeats; model-429: --fault-s, --retry-after-s, --a-turns-per-s;
+ * store-write: --write-events, --per-event-events, --store-repeats; store-replay: --replay-events,
+ * --replay-buckets; session-load: --load-turns. The store scenarios measure their own baseline
+ * (per-event writes, one bucket, the full history) and run on SQLite, and on MongoDB as well when
+ * MONGO_URL is set.
  */
 import os from "node:os";
 import { bullmqNoopThroughput } from "./bullmq-baseline.js";
@@ -29,6 +34,9 @@ import {
 } from "./scenarios/fairness-equal.js";
 import { model429, model429FarmConfig, model429FarmEnv } from "./scenarios/model-429.js";
 import { schedulerOverhead } from "./scenarios/scheduler-overhead.js";
+import { sessionLoad } from "./scenarios/session-load.js";
+import { storeReplay } from "./scenarios/store-replay.js";
+import { storeWrite } from "./scenarios/store-write.js";
 import { throughput } from "./scenarios/throughput.js";
 import { round } from "./stats.js";
 
@@ -41,6 +49,9 @@ const SCENARIOS = [
   "fairness-equal",
   "scheduler-overhead",
   "model-429",
+  "store-write",
+  "store-replay",
+  "session-load",
   "all",
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -210,6 +221,39 @@ async function main(): Promise<void> {
           log,
         ),
       { config: model429FarmConfig },
+    );
+  }
+
+  const storeRepeats = options["store-repeats"] ?? 3;
+  if (runs("store-write")) {
+    log("store-write: batching persister vs one insert per event");
+    figures["store-write"] = await storeWrite(
+      {
+        events: options["write-events"] ?? 100_000,
+        perEventEvents: options["per-event-events"] ?? 10_000,
+        sessions: 100,
+        repeats: storeRepeats,
+        batchSize: 500,
+      },
+      log,
+    );
+  }
+  if (runs("store-replay")) {
+    log("store-replay: one session over many buckets, from its mid-point");
+    figures["store-replay"] = await storeReplay(
+      {
+        events: options["replay-events"] ?? 100_000,
+        buckets: options["replay-buckets"] ?? 30,
+        repeats: storeRepeats + 2,
+      },
+      log,
+    );
+  }
+  if (runs("session-load")) {
+    log("session-load: context from a snapshot vs from the whole history");
+    figures["session-load"] = await sessionLoad(
+      { turns: options["load-turns"] ?? 2_000, repeats: 20 },
+      log,
     );
   }
 
