@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { Redis } from "ioredis";
 import { ENV_SETTINGS } from "../../src/config/env.js";
-import { deleteKeys, REDIS_URL } from "../helpers/farm.js";
+import { deleteKeys, REDIS_URL } from "../helpers/redis.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 

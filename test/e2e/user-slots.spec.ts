@@ -23,7 +23,8 @@ import {
   waitForTurn,
   waitUntil,
 } from "../helpers/client.js";
-import { REDIS_URL, type SpawnedWorker, TestFarm } from "../helpers/farm.js";
+import { type SpawnedWorker, TestFarm } from "../helpers/farm.js";
+import { REDIS_URL } from "../helpers/redis.js";
 
 /**
  * One model call of about `ms` (the simulator waits that long before the first token; keep it

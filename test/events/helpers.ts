@@ -17,7 +17,7 @@ import { EventAppender } from "../../src/events/appender.js";
 import type { EventType } from "../../src/events/envelope.js";
 import { type RedisKeys, redisKeys } from "../../src/redis/keys.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
-import { deleteKeys, REDIS_URL } from "../helpers/farm.js";
+import { deleteKeys, REDIS_URL } from "../helpers/redis.js";
 
 export { REDIS_URL };
 

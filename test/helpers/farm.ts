@@ -16,8 +16,8 @@ import { createLogger } from "../../src/obs/logger.js";
 import { type RunningPersister, startPersister } from "../../src/roles/persister-role.js";
 import { type RunningWorker, startTurnWorker } from "../../src/roles/worker-role.js";
 import { type SimServer, startSimServer } from "../../src/sim/server.js";
+import { deleteKeys, REDIS_URL } from "./redis.js";
 
-export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 export type SpawnedWorker = ChildProcess & { logs: string[] };
@@ -183,13 +183,4 @@ function testConfig(env: Record<string, string>): FarmConfig {
       },
     },
   };
-}
-
-export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== "0");
 }

@@ -12,19 +12,8 @@ import {
   type ModelBudgetUsage,
   type ModelLimits,
 } from "../../src/llm/model-budget.js";
+import { deleteKeys, REDIS_URL } from "../helpers/redis.js";
 import { testPrefix, uniqueId } from "../queue/helpers.js";
-
-// Not from ../helpers/farm.js: that module loads the whole farm, and this spec needs Redis only.
-const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-
-async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== "0");
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

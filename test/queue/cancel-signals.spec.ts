@@ -14,7 +14,7 @@ import {
   requestCancel,
 } from "../../src/queue/cancel-signals.js";
 import { type RedisKeys, redisKeys } from "../../src/redis/keys.js";
-import { deleteKeys, REDIS_URL } from "../helpers/farm.js";
+import { deleteKeys, REDIS_URL } from "../helpers/redis.js";
 import { testPrefix, uniqueId } from "./helpers.js";
 
 const ONE_DAY_S = 86_400;

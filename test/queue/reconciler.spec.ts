@@ -20,7 +20,7 @@ import type { Scheduler } from "../../src/scheduler/scheduler.js";
 import { SchedulerRepair } from "../../src/scheduler/scheduler-repair.js";
 import type { IdempotencyClaim, TurnRecord } from "../../src/store/port.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
-import { deleteKeys, REDIS_URL } from "../helpers/farm.js";
+import { deleteKeys, REDIS_URL } from "../helpers/redis.js";
 import { schedulerFor } from "../scheduler/helpers.js";
 import { testPrefix, uniqueId } from "./helpers.js";
 

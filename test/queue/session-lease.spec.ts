@@ -7,7 +7,7 @@ import { expect } from "chai";
 import { Redis } from "ioredis";
 import { SessionLeases } from "../../src/queue/session-lease.js";
 import { type RedisKeys, redisKeys } from "../../src/redis/keys.js";
-import { deleteKeys, REDIS_URL } from "../helpers/farm.js";
+import { deleteKeys, REDIS_URL } from "../helpers/redis.js";
 import { testPrefix, uniqueId } from "./helpers.js";
 
 const TTL_MS = 60_000;

@@ -10,7 +10,7 @@ import { expect } from "chai";
 import { Redis } from "ioredis";
 import { TURN_JOB_OPTIONS, TURN_QUEUE_NAME, type TurnJobData } from "../../src/queue/turn-queue.js";
 import type { TurnRef } from "../../src/scheduler/fair-queue.js";
-import { REDIS_URL } from "../helpers/farm.js";
+import { REDIS_URL } from "../helpers/redis.js";
 import { uniqueId } from "../queue/helpers.js";
 import { schedulerFixture, schedulerFor } from "./helpers.js";
 

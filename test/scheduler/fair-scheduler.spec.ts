@@ -10,7 +10,7 @@ import type { FarmConfig } from "../../src/config/schema.js";
 import { SessionLeases } from "../../src/queue/session-lease.js";
 import type { TurnRef } from "../../src/scheduler/fair-queue.js";
 import type { Scheduler } from "../../src/scheduler/scheduler.js";
-import { REDIS_URL } from "../helpers/farm.js";
+import { REDIS_URL } from "../helpers/redis.js";
 import { uniqueId } from "../queue/helpers.js";
 import { schedulerFixture, schedulerFor } from "./helpers.js";
 

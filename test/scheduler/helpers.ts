@@ -9,7 +9,7 @@ import { createLogger } from "../../src/obs/logger.js";
 import { createTurnQueue, type TurnJobData } from "../../src/queue/turn-queue.js";
 import { type RedisKeys, redisKeys } from "../../src/redis/keys.js";
 import { buildScheduler, type Scheduler } from "../../src/scheduler/scheduler.js";
-import { deleteKeys, REDIS_URL } from "../helpers/farm.js";
+import { deleteKeys, REDIS_URL } from "../helpers/redis.js";
 import { testPrefix, uniqueId } from "../queue/helpers.js";
 
 export function schedulerFor(

@@ -3,6 +3,33 @@ import { FaultSwitch, parseFaultRule } from "../../src/sim/fault-switch.js";
 import type { SimServer } from "../../src/sim/server.js";
 import { client, errorBody, postChat, startSim, user } from "./helpers.js";
 
+const REQUESTS = 40;
+
+/** Statuses of REQUESTS chat calls to a fresh simulator, after setting `rule` on its switch. */
+async function statusesOf(
+  options: Parameters<typeof startSim>[0],
+  rule?: unknown,
+): Promise<number[]> {
+  const sim = await startSim(options);
+  try {
+    if (rule) {
+      await fetch(sim.url.replace(/\/v1$/, "/sim/faults"), {
+        method: "POST",
+        body: JSON.stringify(rule),
+      });
+    }
+    const out: number[] = [];
+    for (let i = 0; i < REQUESTS; i++) {
+      const res = await postChat(sim, { model: "m", messages: [user(`q${i}`)] });
+      await res.arrayBuffer();
+      out.push(res.status);
+    }
+    return out;
+  } finally {
+    await sim.close();
+  }
+}
+
 describe("sim runtime fault switch (/sim/faults)", () => {
   let sim: SimServer;
   const faultsUrl = () => sim.url.replace(/\/v1$/, "/sim/faults");
@@ -67,24 +94,7 @@ describe("sim runtime fault switch (/sim/faults)", () => {
   });
 
   it("a fractional rate fails about that share, reproducibly for the same seed", async () => {
-    const run = async () => {
-      const fresh = await startSim({ seed: 7 });
-      try {
-        await fetch(fresh.url.replace(/\/v1$/, "/sim/faults"), {
-          method: "POST",
-          body: JSON.stringify({ model: "m", rate429: 0.5 }),
-        });
-        const out: number[] = [];
-        for (let i = 0; i < 40; i++) {
-          const res = await postChat(fresh, { model: "m", messages: [user(`q${i}`)] });
-          await res.arrayBuffer();
-          out.push(res.status);
-        }
-        return out;
-      } finally {
-        await fresh.close();
-      }
-    };
+    const run = () => statusesOf({ seed: 7 }, { model: "m", rate429: 0.5 });
     const first = await run();
     expect(await run()).to.deep.equal(first);
     const limited = first.filter((s) => s === 429).length;
@@ -130,26 +140,7 @@ describe("sim runtime fault switch (/sim/faults)", () => {
   });
 
   it("never shifts the configured-rate faults: those requests fail as without the switch", async () => {
-    const statuses = async (rule?: unknown) => {
-      const fresh = await startSim({ faultRate500: 0.3, seed: 5 });
-      try {
-        if (rule) {
-          await fetch(fresh.url.replace(/\/v1$/, "/sim/faults"), {
-            method: "POST",
-            body: JSON.stringify(rule),
-          });
-        }
-        const out: number[] = [];
-        for (let i = 0; i < 40; i++) {
-          const res = await postChat(fresh, { model: "m", messages: [user(`q${i}`)] });
-          await res.arrayBuffer();
-          out.push(res.status);
-        }
-        return out;
-      } finally {
-        await fresh.close();
-      }
-    };
+    const statuses = (rule?: unknown) => statusesOf({ faultRate500: 0.3, seed: 5 }, rule);
     const without = await statuses();
     const withSwitch = await statuses({ model: "m", rate429: 0.5 });
     expect(without).to.include(500);

@@ -16,7 +16,8 @@
 import { BucketNameSchema, bucketRange } from "../buckets.js";
 import type { BucketArchive, BucketCursor, BucketRecord, BucketStatus } from "../ports/buckets.js";
 import type { StoredEvent } from "../ports/events.js";
-import { type BucketDoc, bucketFromDoc, eventFromDoc } from "./documents.js";
+import { eventFromFields } from "../stored-shapes.js";
+import { type BucketDoc, bucketFromDoc } from "./documents.js";
 import { isDuplicateKeyError } from "./driver-errors.js";
 import type { EventCollections } from "./event-collections.js";
 import type { MongoModels } from "./models.js";
@@ -138,7 +139,7 @@ export class BucketRegistry {
       .sort({ session_id: 1, seq: 1 })
       .limit(limit)
       .toArray();
-    return docs.map(eventFromDoc);
+    return docs.map(eventFromFields);
   }
 
   /** archiving → archived (events 0, archive recorded), then drops the bucket's collection. */

@@ -1,5 +1,6 @@
 /**
- * The one place MongoDB documents become store records and back.
+ * Where MongoDB documents become store records and back (documents of the shapes both adapters
+ * store alike map through ../stored-shapes.ts).
  *
  * Invariants:
  * - times are stored as numbers (epoch milliseconds), exactly as the port hands them over; the
@@ -22,8 +23,6 @@ import {
   type BucketArchive,
   type BucketRecord,
   type SessionRecord,
-  type SessionSnapshot,
-  type StoredEvent,
   TURN_STATUSES,
   type TurnError,
   type TurnRecord,
@@ -35,14 +34,11 @@ import {
   approvalFromFields,
   artifactFromFields,
   type EventFields,
-  eventFields,
-  eventFromFields,
   historyMessageFromText,
   knownValue,
   type SessionFields,
   type SnapshotFields,
   sessionFromFields,
-  snapshotFromFields,
 } from "../stored-shapes.js";
 
 export type SessionDoc = WithMongoId<SessionFields>;
@@ -159,9 +155,6 @@ export function turnFromDoc(doc: TurnDoc): TurnRecord {
   };
 }
 
-export const eventToDoc: (event: StoredEvent) => EventDoc = eventFields;
-export const eventFromDoc: (doc: EventDoc) => StoredEvent = eventFromFields;
-
 export function bucketFromDoc(doc: BucketDoc): BucketRecord {
   return {
     name: doc._id,
@@ -178,8 +171,6 @@ export function bucketFromDoc(doc: BucketDoc): BucketRecord {
 export function historyMessageFromDoc(doc: Pick<HistoryDoc, "message">): ContextMessage {
   return historyMessageFromText(doc.message);
 }
-
-export const snapshotFromDoc: (doc: SnapshotDoc) => SessionSnapshot = snapshotFromFields;
 
 export function artifactFromDoc(doc: ArtifactMetaDoc): ArtifactRecord {
   return artifactFromFields(withId(doc));

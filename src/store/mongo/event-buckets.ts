@@ -21,8 +21,9 @@
 import { isReadableStatus, readAcrossBuckets } from "../bucket-reads.js";
 import { type BucketGranularity, bucketOf } from "../buckets.js";
 import type { SessionBucket, StoredEvent } from "../ports/events.js";
+import { eventFields, eventFromFields } from "../stored-shapes.js";
 import type { BucketRegistry } from "./bucket-registry.js";
-import { eventFromDoc, eventToDoc, type SessionBucketDoc } from "./documents.js";
+import type { SessionBucketDoc } from "./documents.js";
 import { isDuplicateKeyError } from "./driver-errors.js";
 import type { EventCollections } from "./event-collections.js";
 import type { MongoModels } from "./models.js";
@@ -90,7 +91,7 @@ export class MongoEventBuckets {
           .sort({ seq: 1 })
           .limit(max)
           .toArray();
-        return docs.map(eventFromDoc);
+        return docs.map(eventFromFields);
       },
       async (bucket) => isReadableStatus((await this.registry.get(bucket))?.status),
     );
@@ -144,7 +145,7 @@ export class MongoEventBuckets {
   /** Widens the session index, then inserts; returns the events that were new. */
   private async writeInto(bucket: string, events: StoredEvent[]): Promise<Set<StoredEvent>> {
     await this.indexSessions(bucket, events);
-    const duplicates = await this.collections.insert(bucket, events.map(eventToDoc));
+    const duplicates = await this.collections.insert(bucket, events.map(eventFields));
     return new Set(events.filter((_, i) => !duplicates.has(i)));
   }
 

@@ -13,8 +13,8 @@
  */
 import type { ClientSession } from "mongoose";
 import type { SessionContext, SessionSnapshot } from "../ports/snapshots.js";
-import { sessionContextOf } from "../stored-shapes.js";
-import { type SnapshotDoc, snapshotFromDoc } from "./documents.js";
+import { sessionContextOf, snapshotFromFields } from "../stored-shapes.js";
+import type { SnapshotDoc } from "./documents.js";
 import { historyLength, loadHistoryFrom } from "./history.js";
 import type { MongoModels } from "./models.js";
 
@@ -49,7 +49,7 @@ export class MongoSnapshots {
       .findOne({ session_id: sessionId })
       .sort({ history_length: -1 })
       .lean<SnapshotDoc>();
-    return doc === null ? null : snapshotFromDoc(doc);
+    return doc === null ? null : snapshotFromFields(doc);
   }
 
   async load(sessionId: string): Promise<SessionContext> {

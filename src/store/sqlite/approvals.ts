@@ -6,8 +6,6 @@ import type Database from "better-sqlite3";
 import type { ApprovalDecisionInput, ApprovalRecord, NewApproval } from "../ports/approvals.js";
 import { type ApprovalFields, approvalFromFields } from "../stored-shapes.js";
 
-type ApprovalRow = ApprovalFields;
-
 export class SqliteApprovals {
   private readonly sql;
 
@@ -19,13 +17,13 @@ export class SqliteApprovals {
          VALUES (@id, @turnId, @sessionId, @userId, @toolName, @toolCallId, @arguments, @reason,
                  'pending', @requestedAt, @expiresAt)`,
       ),
-      get: db.prepare<[string], ApprovalRow>("SELECT * FROM approvals WHERE id = ?"),
-      decide: db.prepare<[ApprovalDecisionInput & { id: string }], ApprovalRow>(
+      get: db.prepare<[string], ApprovalFields>("SELECT * FROM approvals WHERE id = ?"),
+      decide: db.prepare<[ApprovalDecisionInput & { id: string }], ApprovalFields>(
         `UPDATE approvals SET status = @status, decided_at = @decidedAt, decided_by = @decidedBy,
                 note = @note
           WHERE id = @id AND status = 'pending' RETURNING *`,
       ),
-      listTurn: db.prepare<[string], ApprovalRow>(
+      listTurn: db.prepare<[string], ApprovalFields>(
         "SELECT * FROM approvals WHERE turn_id = ? ORDER BY requested_at, id",
       ),
     };
@@ -33,12 +31,12 @@ export class SqliteApprovals {
 
   create(approval: NewApproval): ApprovalRecord {
     this.sql.insert.run(approval);
-    return approvalFromRow(this.sql.get.get(approval.id) as ApprovalRow);
+    return approvalFromFields(this.sql.get.get(approval.id) as ApprovalFields);
   }
 
   get(id: string): ApprovalRecord | null {
     const row = this.sql.get.get(id);
-    return row === undefined ? null : approvalFromRow(row);
+    return row === undefined ? null : approvalFromFields(row);
   }
 
   decide(
@@ -46,14 +44,12 @@ export class SqliteApprovals {
     decision: ApprovalDecisionInput,
   ): { changed: boolean; approval: ApprovalRecord } | null {
     const decided = this.sql.decide.get({ ...decision, id });
-    if (decided !== undefined) return { changed: true, approval: approvalFromRow(decided) };
+    if (decided !== undefined) return { changed: true, approval: approvalFromFields(decided) };
     const current = this.get(id);
     return current === null ? null : { changed: false, approval: current };
   }
 
   listTurn(turnId: string): ApprovalRecord[] {
-    return this.sql.listTurn.all(turnId).map(approvalFromRow);
+    return this.sql.listTurn.all(turnId).map(approvalFromFields);
   }
 }
-
-const approvalFromRow = approvalFromFields;

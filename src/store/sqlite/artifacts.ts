@@ -7,8 +7,6 @@ import { artifactRecordOf } from "../artifact-content.js";
 import type { ArtifactRecord, NewArtifact } from "../ports/artifacts.js";
 import { type ArtifactFields, artifactFromFields } from "../stored-shapes.js";
 
-type ArtifactRow = ArtifactFields;
-
 const META_COLUMNS =
   "id, session_id, turn_id, user_id, kind, name, content_type, size_bytes, sha256, created_at";
 
@@ -22,13 +20,13 @@ export class SqliteArtifacts {
          VALUES (@id, @sessionId, @turnId, @userId, @kind, @name, @contentType, @sizeBytes,
                  @sha256, @createdAt, @content)`,
       ),
-      get: db.prepare<[string], ArtifactRow & { content: Buffer }>(
+      get: db.prepare<[string], ArtifactFields & { content: Buffer }>(
         `SELECT ${META_COLUMNS}, content FROM artifacts WHERE id = ?`,
       ),
-      getMeta: db.prepare<[string], ArtifactRow>(
+      getMeta: db.prepare<[string], ArtifactFields>(
         `SELECT ${META_COLUMNS} FROM artifacts WHERE id = ?`,
       ),
-      list: db.prepare<[string], ArtifactRow>(
+      list: db.prepare<[string], ArtifactFields>(
         `SELECT ${META_COLUMNS} FROM artifacts WHERE session_id = ? ORDER BY created_at, id`,
       ),
     };
@@ -37,17 +35,15 @@ export class SqliteArtifacts {
   put(artifact: NewArtifact, content: Buffer): ArtifactRecord {
     const record = artifactRecordOf(artifact, content);
     this.sql.insert.run({ ...record, content });
-    return artifactFromRow(this.sql.getMeta.get(artifact.id) as ArtifactRow);
+    return artifactFromFields(this.sql.getMeta.get(artifact.id) as ArtifactFields);
   }
 
   get(id: string): { record: ArtifactRecord; content: Buffer } | null {
     const row = this.sql.get.get(id);
-    return row === undefined ? null : { record: artifactFromRow(row), content: row.content };
+    return row === undefined ? null : { record: artifactFromFields(row), content: row.content };
   }
 
   list(sessionId: string): ArtifactRecord[] {
-    return this.sql.list.all(sessionId).map(artifactFromRow);
+    return this.sql.list.all(sessionId).map(artifactFromFields);
   }
 }
-
-const artifactFromRow = artifactFromFields;

@@ -22,12 +22,13 @@ const DAY_MS = 86_400_000;
 
 import type { BucketArchive, BucketCursor, BucketRecord, BucketStatus } from "../ports/buckets.js";
 import type { SessionBucket, StoredEvent } from "../ports/events.js";
-import { type BucketRow, bucketFromRow, type EventRow, eventFromRow } from "./rows.js";
+import { type EventFields, eventFromFields } from "../stored-shapes.js";
+import { type BucketRow, bucketFromRow } from "./rows.js";
 
 interface BucketStatements {
   insert: Database.Statement<[string, number, string, string, number, string]>;
-  read: Database.Statement<[string, number, number], EventRow>;
-  exportAfter: Database.Statement<[string, string, number, number], EventRow>;
+  read: Database.Statement<[string, number, number], EventFields>;
+  exportAfter: Database.Statement<[string, string, number, number], EventFields>;
 }
 
 export class SqliteEventBuckets {
@@ -114,7 +115,7 @@ export class SqliteEventBuckets {
       limit,
       async (bucket, after, max) => {
         try {
-          return this.statementsOf(bucket).read.all(sessionId, after, max).map(eventFromRow);
+          return this.statementsOf(bucket).read.all(sessionId, after, max).map(eventFromFields);
         } catch (err) {
           // Dropped by an archive that completed after the index was read: report no rows, and
           // let the status check say it is archived.
@@ -162,7 +163,7 @@ export class SqliteEventBuckets {
   readBucket(name: string, after: BucketCursor | null, limit: number): StoredEvent[] {
     return this.statementsOf(name)
       .exportAfter.all(after?.sessionId ?? "", after?.sessionId ?? "", after?.seq ?? 0, limit)
-      .map(eventFromRow);
+      .map(eventFromFields);
   }
 
   /** Body of the archive-completing transaction. */
@@ -259,10 +260,10 @@ export class SqliteEventBuckets {
           `INSERT OR IGNORE INTO ${table} (session_id, seq, turn_id, type, ts, envelope)
            VALUES (?, ?, ?, ?, ?, ?)`,
         ),
-        read: this.db.prepare<[string, number, number], EventRow>(
+        read: this.db.prepare<[string, number, number], EventFields>(
           `SELECT * FROM ${table} WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
         ),
-        exportAfter: this.db.prepare<[string, string, number, number], EventRow>(
+        exportAfter: this.db.prepare<[string, string, number, number], EventFields>(
           `SELECT * FROM ${table} WHERE session_id > ? OR (session_id = ? AND seq > ?)
             ORDER BY session_id, seq LIMIT ?`,
         ),

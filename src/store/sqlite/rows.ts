@@ -1,36 +1,24 @@
 /**
- * The one place SQLite rows become store records and back.
+ * Where SQLite rows of turns and buckets become store records and back (the rows both adapters
+ * store alike — sessions, events, snapshots, artifacts, approvals — map in ../stored-shapes.ts).
  *
  * Invariants:
- * - JSON columns (tools, metadata, usage, error, history messages) are serialised and parsed
- *   here only, once per row;
- * - a row that does not decode (unknown status, malformed history item) throws rather than
- *   handing a wrong-shaped record to the farm;
- * - `envelope` is passed through as the exact text stored, never re-serialised.
+ * - JSON columns (tools, metadata, usage, error, archive) are serialised and parsed here only,
+ *   once per row;
+ * - a row that does not decode (unknown status) throws rather than handing a wrong-shaped record
+ *   to the farm.
  */
-import type { ContextMessage } from "../../context/message.js";
 import {
   BUCKET_STATUSES,
   type BucketArchive,
   type BucketRecord,
-  type SessionRecord,
-  type StoredEvent,
   TURN_STATUSES,
   type TurnError,
   type TurnRecord,
   type TurnStatus,
   type TurnUsage,
 } from "../port.js";
-import {
-  type EventFields,
-  eventFromFields,
-  historyMessageFromText,
-  knownValue,
-  type SessionFields,
-  sessionFromFields,
-} from "../stored-shapes.js";
-
-export type SessionRow = SessionFields;
+import { knownValue } from "../stored-shapes.js";
 
 export interface TurnRow {
   id: string;
@@ -54,8 +42,6 @@ export interface TurnRow {
   last_seq: number | null;
 }
 
-export type EventRow = EventFields;
-
 export interface BucketRow {
   name: string;
   start_ms: number;
@@ -72,8 +58,6 @@ export interface IdempotencyRow {
   turn_id: string;
   expires_at: number;
 }
-
-export const sessionFromRow: (row: SessionRow) => SessionRecord = sessionFromFields;
 
 export function turnFromRow(row: TurnRow): TurnRecord {
   return {
@@ -99,8 +83,6 @@ export function turnFromRow(row: TurnRow): TurnRecord {
   };
 }
 
-export const eventFromRow: (row: EventRow) => StoredEvent = eventFromFields;
-
 export function bucketFromRow(row: BucketRow): BucketRecord {
   const status = BUCKET_STATUSES.find((known) => known === row.status);
   if (status === undefined)
@@ -116,8 +98,6 @@ export function bucketFromRow(row: BucketRow): BucketRecord {
     updatedAt: row.updated_at,
   };
 }
-
-export const historyMessageFromColumn: (message: string) => ContextMessage = historyMessageFromText;
 
 /** Serialises a JSON column; `null` stays SQL NULL rather than the text "null". */
 export function jsonColumn(value: unknown): string | null {

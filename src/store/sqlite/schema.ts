@@ -16,7 +16,7 @@
  */
 import type Database from "better-sqlite3";
 import type { StoredEvent } from "../ports/events.js";
-import { type EventRow, eventFromRow } from "./rows.js";
+import { type EventFields, eventFromFields } from "../stored-shapes.js";
 
 export const SCHEMA_VERSION = 2;
 
@@ -180,7 +180,7 @@ function migrateV1Events(db: Database.Database, move: (events: StoredEvent[]) =>
     .pluck()
     .get(V1_EVENTS_TABLE);
   if (!exists) return;
-  const rows = db.prepare<[], EventRow>(`SELECT * FROM ${V1_EVENTS_TABLE}`).all();
-  move(rows.map(eventFromRow));
+  const rows = db.prepare<[], EventFields>(`SELECT * FROM ${V1_EVENTS_TABLE}`).all();
+  move(rows.map(eventFromFields));
   db.exec(`DROP TABLE ${V1_EVENTS_TABLE}`);
 }

@@ -14,6 +14,7 @@ import {
   sessionContextOf,
   snapshotFromFields,
 } from "../stored-shapes.js";
+import type { Statements } from "./statements.js";
 
 /** Older snapshots than the newest few are pruned: loading only ever reads the latest. */
 export const SNAPSHOTS_KEPT_PER_SESSION = 2;
@@ -21,13 +22,11 @@ export const SNAPSHOTS_KEPT_PER_SESSION = 2;
 export class SqliteSnapshots {
   private readonly sql;
 
-  constructor(db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    private readonly history: Pick<Statements, "historyLength" | "historyFrom">,
+  ) {
     this.sql = {
-      historyLength: db
-        .prepare<[string], number>(
-          "SELECT COALESCE(MAX(idx), -1) + 1 FROM session_history WHERE session_id = ?",
-        )
-        .pluck(),
       insert: db.prepare<[string, number, number, string, string, number]>(
         `INSERT OR IGNORE INTO session_snapshots
            (session_id, history_length, seq, reason, messages, created_at)
@@ -43,17 +42,12 @@ export class SqliteSnapshots {
         `SELECT * FROM session_snapshots WHERE session_id = ?
           ORDER BY history_length DESC LIMIT 1`,
       ),
-      historyFrom: db
-        .prepare<[string, number], string>(
-          "SELECT message FROM session_history WHERE session_id = ? AND idx >= ? ORDER BY idx",
-        )
-        .pluck(),
     };
   }
 
   /** Body of the save transaction. */
   saveIn(snapshot: SessionSnapshot): boolean {
-    if (this.sql.historyLength.get(snapshot.sessionId) !== snapshot.historyLength) return false;
+    if (this.history.historyLength.get(snapshot.sessionId) !== snapshot.historyLength) return false;
     this.sql.insert.run(
       snapshot.sessionId,
       snapshot.historyLength,
@@ -74,7 +68,7 @@ export class SqliteSnapshots {
   /** Snapshot and tail read in one transaction, so a concurrent finish cannot split them. */
   loadIn(sessionId: string): SessionContext {
     const snapshot = this.latest(sessionId);
-    const tail = this.sql.historyFrom
+    const tail = this.history.historyFrom
       .all(sessionId, snapshot?.historyLength ?? 0)
       .map(historyMessageFromText);
     return sessionContextOf(snapshot, tail);

@@ -46,13 +46,14 @@ import {
   type TurnOutcome,
   type TurnRecord,
 } from "../port.js";
+import { historyMessageFromText, sessionFromFields } from "../stored-shapes.js";
 import { SqliteApprovals } from "./approvals.js";
 import { SqliteArtifacts } from "./artifacts.js";
 import { SqliteAudit } from "./audit.js";
 import { retryWhileBusy } from "./busy-retry.js";
 import { openDatabase } from "./connection.js";
 import { SqliteEventBuckets } from "./event-buckets.js";
-import { historyMessageFromColumn, jsonColumn, sessionFromRow, turnFromRow } from "./rows.js";
+import { jsonColumn, turnFromRow } from "./rows.js";
 import { SqliteSnapshots } from "./snapshots.js";
 import { prepareStatements, type Statements } from "./statements.js";
 
@@ -98,7 +99,7 @@ export class SqliteStore implements Store {
   ) {
     this.sql = prepareStatements(db);
     this.events = new SqliteEventBuckets(db, granularity);
-    this.snapshots = new SqliteSnapshots(db);
+    this.snapshots = new SqliteSnapshots(db, this.sql);
     this.artifacts = new SqliteArtifacts(db);
     this.approvals = new SqliteApprovals(db);
     this.audit = new SqliteAudit(db);
@@ -125,7 +126,7 @@ export class SqliteStore implements Store {
 
   async getSession(id: string): Promise<SessionRecord | null> {
     const row = this.sql.getSession.get(id);
-    return row === undefined ? null : sessionFromRow(row);
+    return row === undefined ? null : sessionFromFields(row);
   }
 
   async createTurn(turn: NewTurn, idempotency: IdempotencyClaim | null): Promise<CreateTurnResult> {
@@ -292,7 +293,7 @@ export class SqliteStore implements Store {
   }
 
   async loadHistory(sessionId: string): Promise<ContextMessage[]> {
-    return this.sql.loadHistory.all(sessionId).map(historyMessageFromColumn);
+    return this.sql.historyFrom.all(sessionId, 0).map(historyMessageFromText);
   }
 
   async purgeExpiredIdempotency(now: number): Promise<number> {
@@ -368,7 +369,7 @@ export class SqliteStore implements Store {
     if (ended === undefined) return false;
 
     const sessionId = ended.session_id;
-    let idx = this.sql.nextHistoryIdx.get(sessionId) ?? 0;
+    let idx = this.sql.historyLength.get(sessionId) ?? 0;
     for (const message of history) {
       this.sql.insertHistory.run(sessionId, idx, id, JSON.stringify(message));
       idx += 1;

@@ -10,7 +10,8 @@
  */
 import type Database from "better-sqlite3";
 import { isTerminal, TURN_STATUSES } from "../port.js";
-import type { IdempotencyRow, SessionRow, TurnRow } from "./rows.js";
+import type { SessionFields } from "../stored-shapes.js";
+import type { IdempotencyRow, TurnRow } from "./rows.js";
 
 // Interpolating is safe: the list is a compile-time constant, not user input.
 const NON_TERMINAL_SQL = TURN_STATUSES.filter((status) => !isTerminal(status))
@@ -46,7 +47,7 @@ export function prepareStatements(db: Database.Database) {
   return {
     ping: db.prepare<[], unknown>("SELECT 1"),
 
-    getSession: db.prepare<[string], SessionRow>("SELECT * FROM sessions WHERE id = ?"),
+    getSession: db.prepare<[string], SessionFields>("SELECT * FROM sessions WHERE id = ?"),
     insertSession: db.prepare<[string, string, number, number]>(
       "INSERT INTO sessions (id, user_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
     ),
@@ -87,7 +88,8 @@ export function prepareStatements(db: Database.Database) {
         LIMIT ?`,
     ),
 
-    nextHistoryIdx: db
+    /** Items in the session's history: also the idx the next item gets. */
+    historyLength: db
       .prepare<[string], number>(
         "SELECT COALESCE(MAX(idx), -1) + 1 FROM session_history WHERE session_id = ?",
       )
@@ -95,9 +97,10 @@ export function prepareStatements(db: Database.Database) {
     insertHistory: db.prepare<[string, number, string, string]>(
       "INSERT INTO session_history (session_id, idx, turn_id, message) VALUES (?, ?, ?, ?)",
     ),
-    loadHistory: db
-      .prepare<[string], string>(
-        "SELECT message FROM session_history WHERE session_id = ? ORDER BY idx",
+    /** The session's history items from idx onward (0: all of it), in order. */
+    historyFrom: db
+      .prepare<[string, number], string>(
+        "SELECT message FROM session_history WHERE session_id = ? AND idx >= ? ORDER BY idx",
       )
       .pluck(),
 
