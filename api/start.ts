@@ -12,7 +12,7 @@ import { createTurnQueue } from "../src/queue/turn-queue.js";
 import { createRedis } from "../src/redis/connection.js";
 import { buildFoundation, closeFoundation } from "../src/roles/foundation.js";
 import { buildScheduler } from "../src/scheduler/scheduler.js";
-import { BUILTIN_TOOLS } from "../src/tools/builtin.js";
+import { BUILTIN_TOOLS } from "../src/tools/builtin/index.js";
 import { ToolCatalog } from "../src/tools/catalog.js";
 import { createApp } from "./app.js";
 import type { ApiContext } from "./context.js";

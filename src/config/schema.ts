@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { BUCKET_GRANULARITIES } from "../store/buckets.js";
+import { MCP_SERVER_NAME, McpServerConfigSchema } from "../tools/mcp/mcp-config.js";
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -223,6 +224,36 @@ export const ConfigSchema = z.object({
        * `tool_result` event carries the tool's own data, bounded by the tool's own limits.
        */
       resultMaxChars: positiveInt.default(20_000),
+      webFetchTimeoutMs: positiveInt.default(15_000),
+      webFetchMaxBytes: positiveInt.default(2 * 1024 * 1024),
+      /** Lets `web_fetch` reach loopback, private and link-local addresses (off: SSRF guard). */
+      webFetchAllowPrivate: z.stringbool().or(z.boolean()).default(false),
+      /** Calls of one model round running at once (read-only calls share, mutating run alone). */
+      parallelism: positiveInt.default(4),
+      /** Bound of one call that names none and whose tool has no default of its own. */
+      callTimeoutMs: positiveInt.default(120_000),
+      /** Longest bound a call may ask for with its own `timeout_ms` argument. */
+      maxCallTimeoutMs: positiveInt.default(1_200_000),
+      /** Retries of an idempotent tool's transient failure (exponential backoff with jitter). */
+      maxRetries: nonNegativeInt.default(2),
+      retryInitialDelayMs: positiveInt.default(100),
+      retryMaxDelayMs: positiveInt.default(2_000),
+      /** Consecutive transient failures of one source that open its breaker. */
+      breakerThreshold: positiveInt.default(5),
+      /** An open breaker lets one trial call through after this long (half-open). */
+      breakerHalfOpenAfterMs: positiveInt.default(30_000),
+      /** Calls of one source running at once in one worker, and waiting for a slot. */
+      bulkheadConcurrency: positiveInt.default(32),
+      bulkheadQueue: nonNegativeInt.default(256),
+      /** The same tool failing with the same error this many times in a row stops the turn. */
+      failureGuardThreshold: positiveInt.default(5),
+      /** Rounds in a row with only invalid calls (bad JSON, unknown tool) before the turn stops. */
+      maxInvalidCallRounds: positiveInt.default(2),
+      /** How often each tool source is probed; a failing one is withheld from prompts. */
+      healthCheckIntervalMs: positiveInt.default(15_000),
+      mcpServers: z
+        .record(z.string().regex(MCP_SERVER_NAME, "letters, digits, _ or -, at most 32"), McpServerConfigSchema)
+        .default({}),
     })
     .prefault({}),
   sim: z

@@ -21,7 +21,7 @@ import { buildScheduler } from "../scheduler/scheduler.js";
 import { SchedulerRepair } from "../scheduler/scheduler-repair.js";
 import { WorkerCapacity } from "../scheduler/worker-capacity.js";
 import { isTerminal, type TurnRecord } from "../store/port.js";
-import { BUILTIN_TOOLS } from "../tools/builtin.js";
+import { BUILTIN_TOOLS } from "../tools/builtin/index.js";
 import { ToolCatalog } from "../tools/catalog.js";
 import type { TurnServices } from "../turn/services.js";
 import { TurnJobRunner } from "../turn/turn-job.js";

@@ -6,7 +6,7 @@
  * holds at most one entry per distinct set, and it is bounded besides.
  */
 import type { ToolSpec } from "../llm/chat-stream.js";
-import { toolSpecs } from "./builtin.js";
+import { toolSpecs } from "./builtin/index.js";
 import type { Tool } from "./tool.js";
 
 const MAX_CACHED_SELECTIONS = 256;

@@ -23,7 +23,7 @@ import { TurnEmitter } from "../events/turn-emitter.js";
 import type { Logger } from "../obs/logger.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
 import { isTerminal, type SessionContext, type TurnRecord } from "../store/port.js";
-import { ensureWorkspace } from "../tools/workspace.js";
+import { ensureWorkspace } from "../tools/builtin/workspace.js";
 import { snapshotIfDue } from "./context-snapshot.js";
 import { finalizeTurn, type TurnEnding } from "./finalize.js";
 import { type AbortReason, classifyEarlyStop } from "./loop-outcome.js";

@@ -3,8 +3,8 @@ import { access, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
-import { type CommandResult, executeCommandTool } from "../../src/tools/execute-command.js";
-import type { ToolContext, ToolLimits } from "../../src/tools/tool.js";
+import { type CommandResult, executeCommandTool } from "../../../src/tools/builtin/execute-command.js";
+import type { ToolContext, ToolLimits } from "../../../src/tools/tool.js";
 import { contextFor, makeWorkspace, runTool, type TempWorkspace } from "./helpers.js";
 
 /** A background child writes its marker file this long after it starts. */

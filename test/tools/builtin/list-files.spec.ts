@@ -1,7 +1,7 @@
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { expect } from "chai";
-import { LIST_FILES_MAX_ENTRIES, listFilesTool } from "../../src/tools/list-files.js";
+import { LIST_FILES_MAX_ENTRIES, listFilesTool } from "../../../src/tools/builtin/list-files.js";
 import { contextFor, makeWorkspace, runTool, type TempWorkspace } from "./helpers.js";
 
 interface Listing {

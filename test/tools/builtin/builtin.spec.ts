@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { BUILTIN_TOOLS, toolSpecs } from "../../src/tools/builtin.js";
+import { BUILTIN_TOOLS, toolSpecs } from "../../../src/tools/builtin/index.js";
 
 interface JsonSchemaObject {
   type: string;

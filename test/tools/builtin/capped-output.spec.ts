@@ -1,6 +1,6 @@
 import { expect } from "chai";
-import { CappedOutput } from "../../src/tools/capped-output.js";
-import { trimPartialEnd, trimPartialStart } from "../../src/tools/utf8.js";
+import { CappedOutput } from "../../../src/tools/builtin/capped-output.js";
+import { trimPartialEnd, trimPartialStart } from "../../../src/tools/builtin/utf8.js";
 
 function collect(maxBytes: number, chunks: (string | Buffer)[]): CappedOutput {
   const out = new CappedOutput(maxBytes);

@@ -6,7 +6,7 @@ import {
   resolveInWorkspace,
   toWorkspacePath,
   WorkspaceError,
-} from "../../src/tools/workspace.js";
+} from "../../../src/tools/builtin/workspace.js";
 import { makeWorkspace, type TempWorkspace } from "./helpers.js";
 
 async function expectRefused(root: string, requested: string, message: RegExp): Promise<void> {

@@ -1,7 +1,7 @@
 import { chmod, lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { expect } from "chai";
-import { writeFileTool } from "../../src/tools/write-file.js";
+import { writeFileTool } from "../../../src/tools/builtin/write-file.js";
 import { contextFor, makeWorkspace, runTool, type TempWorkspace } from "./helpers.js";
 
 describe("tools/write_file", () => {

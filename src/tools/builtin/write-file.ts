@@ -23,7 +23,7 @@ import {
 import path from "node:path";
 import { z } from "zod";
 import { ABORTED_ERROR, failure, failureFrom } from "./result.js";
-import type { Tool } from "./tool.js";
+import type { Tool } from "../tool.js";
 import { resolveInWorkspace, toWorkspacePath } from "./workspace.js";
 
 const TEMP_SUFFIX_BYTES = 6;
@@ -73,7 +73,10 @@ export const writeFileTool: Tool<WriteFileArgs> = {
   description:
     "Write a text file in the workspace, creating missing parent folders. Replaces the whole file " +
     "(atomically) unless append is true. Returns the number of bytes written.",
+  version: "1",
   kind: "mutating",
+  family: "fs",
+  policy: { idempotent: true },
   input: WriteFileInput,
   async run(args, ctx) {
     if (ctx.signal.aborted) return failure(ABORTED_ERROR);

@@ -7,11 +7,11 @@
  *   describes the tool's *input* side, so fields with defaults are optional for the model.
  */
 import { z } from "zod";
-import type { ToolSpec } from "../llm/chat-stream.js";
+import type { ToolSpec } from "../../llm/chat-stream.js";
 import { executeCommandTool } from "./execute-command.js";
 import { listFilesTool } from "./list-files.js";
 import { readFileTool } from "./read-file.js";
-import type { Tool } from "./tool.js";
+import type { Tool } from "../tool.js";
 import { writeFileTool } from "./write-file.js";
 
 export const BUILTIN_TOOLS: readonly Tool[] = [

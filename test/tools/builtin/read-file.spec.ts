@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { expect } from "chai";
-import { readFileTool } from "../../src/tools/read-file.js";
+import { readFileTool } from "../../../src/tools/builtin/read-file.js";
 import { contextFor, makeWorkspace, runTool, type TempWorkspace } from "./helpers.js";
 
 interface ReadData {

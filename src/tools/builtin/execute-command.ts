@@ -20,7 +20,7 @@ import path from "node:path";
 import { z } from "zod";
 import { CappedOutput } from "./capped-output.js";
 import { ABORTED_ERROR, failure } from "./result.js";
-import type { Tool, ToolContext, ToolOutput } from "./tool.js";
+import type { Tool, ToolContext, ToolOutput } from "../tool.js";
 
 const MAX_COMMAND_CHARS = 10_000;
 const MIN_TIMEOUT_MS = 1_000;
@@ -174,7 +174,10 @@ export const executeCommandTool: Tool<ExecuteCommandArgs> = {
     "exit_code, stdout, stderr and duration_ms. The command and everything it started are killed " +
     "at the timeout or when it ends; background processes do not survive. Long output keeps its " +
     "beginning and end.",
+  version: "1",
   kind: "mutating",
+  family: "exec",
+  policy: { idempotent: false },
   input: ExecuteCommandInput,
   async run(args, ctx) {
     if (ctx.signal.aborted) return failure(ABORTED_ERROR);

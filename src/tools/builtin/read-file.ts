@@ -14,7 +14,7 @@ import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { z } from "zod";
 import { ABORTED_ERROR, failure, failureFrom } from "./result.js";
-import type { Tool } from "./tool.js";
+import type { Tool } from "../tool.js";
 import { trimPartialEnd } from "./utf8.js";
 import { resolveInWorkspace, toWorkspacePath } from "./workspace.js";
 
@@ -120,7 +120,10 @@ export const readFileTool: Tool<ReadFileArgs> = {
     "inclusive). Returns the content, the range returned and the file's total_lines. Long results " +
     "are cut at a size limit (`truncated` true; read on from end_line + 1). Refuses folders and " +
     "binary files.",
+  version: "1",
   kind: "read_only",
+  family: "fs",
+  policy: { idempotent: true },
   input: ReadFileInput,
   async run(args, ctx) {
     if (ctx.signal.aborted) return failure(ABORTED_ERROR);

@@ -4,14 +4,17 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { Tool, ToolContext, ToolLimits, ToolOutput } from "../../src/tools/tool.js";
-import { ensureWorkspace } from "../../src/tools/workspace.js";
+import type { Tool, ToolContext, ToolLimits, ToolOutput } from "../../../src/tools/tool.js";
+import { ensureWorkspace } from "../../../src/tools/builtin/workspace.js";
 
 export const TEST_LIMITS: ToolLimits = {
   commandTimeoutMs: 10_000,
   maxCommandTimeoutMs: 20_000,
   commandOutputMaxBytes: 64 * 1024,
   readFileMaxBytes: 256 * 1024,
+  webFetchTimeoutMs: 5_000,
+  webFetchMaxBytes: 256 * 1024,
+  webFetchAllowPrivate: false,
 };
 
 export interface TempWorkspace {

@@ -13,7 +13,7 @@ import { lstat, readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { ABORTED_ERROR, failure, failureFrom } from "./result.js";
-import type { Tool } from "./tool.js";
+import type { Tool } from "../tool.js";
 import { resolveInWorkspace, toWorkspacePath } from "./workspace.js";
 
 export const LIST_FILES_MAX_ENTRIES = 500;
@@ -77,7 +77,10 @@ export const listFilesTool: Tool<ListFilesArgs> = {
     "entry's path (relative to the workspace root), type (file, dir or symlink) and size. " +
     `At most ${LIST_FILES_MAX_ENTRIES} entries; \`truncated\` is true when there were more ` +
     "(list a subfolder or lower max_depth).",
+  version: "1",
   kind: "read_only",
+  family: "fs",
+  policy: { idempotent: true },
   input: ListFilesInput,
   async run(args, ctx) {
     if (ctx.signal.aborted) return failure(ABORTED_ERROR);

@@ -3,7 +3,7 @@
  *
  * Invariant: messages name paths as the model wrote them, never the host's absolute paths.
  */
-import type { ToolOutput } from "./tool.js";
+import type { ToolOutput } from "../tool.js";
 import { WorkspaceError } from "./workspace.js";
 
 export const ABORTED_ERROR = "aborted";
