@@ -8,6 +8,7 @@ import { errorHandler, routeNotFound } from "./errors.js";
 import { adminRoutes } from "./routes/admin.js";
 import { healthRoutes } from "./routes/health.js";
 import { sessionRoutes } from "./routes/sessions.js";
+import { toolRoutes } from "./routes/tools.js";
 import { turnRoutes } from "./routes/turns.js";
 
 export function createApp(ctx: ApiContext): Express {
@@ -30,6 +31,7 @@ export function createApp(ctx: ApiContext): Express {
   app.use(healthRoutes(ctx));
   app.use(turnRoutes(ctx));
   app.use(sessionRoutes(ctx));
+  app.use(toolRoutes(ctx));
   app.use(adminRoutes(ctx));
   app.use(routeNotFound);
   app.use(errorHandler(ctx.logger));

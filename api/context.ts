@@ -10,7 +10,7 @@ import type { Admission } from "../src/scheduler/admission.js";
 import type { Dispatcher } from "../src/scheduler/dispatcher.js";
 import type { FairQueue } from "../src/scheduler/fair-queue.js";
 import type { Scheduler } from "../src/scheduler/scheduler.js";
-import type { ToolCatalog } from "../src/tools/catalog.js";
+import type { ToolDirectory } from "../src/tools/catalog-board.js";
 
 export interface ApiContext extends Foundation {
   liveHub: LiveHub;
@@ -21,5 +21,5 @@ export interface ApiContext extends Foundation {
   fair: FairQueue;
   dispatcher: Dispatcher;
   queue: Queue<TurnJobData>;
-  tools: ToolCatalog;
+  tools: ToolDirectory;
 }

@@ -12,8 +12,10 @@ import { createTurnQueue } from "../src/queue/turn-queue.js";
 import { createRedis } from "../src/redis/connection.js";
 import { buildFoundation, closeFoundation } from "../src/roles/foundation.js";
 import { buildScheduler } from "../src/scheduler/scheduler.js";
+import { BuiltinToolSource } from "../src/tools/builtin/builtin-source.js";
 import { BUILTIN_TOOLS } from "../src/tools/builtin/index.js";
-import { ToolCatalog } from "../src/tools/catalog.js";
+import { ToolDirectory } from "../src/tools/catalog-board.js";
+import { ToolRegistry } from "../src/tools/registry.js";
 import { createApp } from "./app.js";
 import type { ApiContext } from "./context.js";
 
@@ -22,6 +24,13 @@ export interface RunningApi {
   url: string;
   context: ApiContext;
   stop(): Promise<void>;
+}
+
+/** The API runs no tools; it knows the built-ins, and the rest from the workers' board. */
+function builtinRegistry(): ToolRegistry {
+  const registry = new ToolRegistry();
+  registry.add(new BuiltinToolSource(BUILTIN_TOOLS));
+  return registry;
 }
 
 export async function startApi(config: FarmConfig, logger: Logger): Promise<RunningApi> {
@@ -39,7 +48,7 @@ export async function startApi(config: FarmConfig, logger: Logger): Promise<Runn
     fair: scheduler.fair,
     dispatcher: scheduler.dispatcher,
     queue,
-    tools: new ToolCatalog(BUILTIN_TOOLS),
+    tools: new ToolDirectory(foundation.redis, foundation.keys, builtinRegistry()),
   };
   registerPersistBacklogGauges(foundation.redis, foundation.keys);
   const server = createApp(context).listen(config.api.port, config.api.host);

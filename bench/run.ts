@@ -2,7 +2,8 @@
  * `npm run bench -- <scenario> [--key value …]`
  *
  * Scenarios: throughput, concurrency48, cancel, cpu, fairness-burst, fairness-equal,
- * scheduler-overhead, model-429, store-write, store-replay, session-load, all (the default:
+ * scheduler-overhead, model-429, store-write, store-replay, session-load, parallel-tools,
+ * tool-faults, breaker, all (the default:
  * every one). Progress goes to stderr; the last
  * line of stdout is one JSON object: {"scenario", "figures", "baseline", "config"}. Every run
  * measures its own baseline (plain BullMQ no-op jobs on the same Redis) so figures from a noisy
@@ -15,7 +16,9 @@
  * fairness-equal: --equal-users, --window-s; scheduler-overhead: --overhead-jobs,
  * --overhead-users, --overhead-repeats; model-429: --fault-s, --retry-after-s, --a-turns-per-s;
  * store-write: --write-events, --per-event-events, --store-repeats; store-replay: --replay-events,
- * --replay-buckets; session-load: --load-turns. The store scenarios measure their own baseline
+ * --replay-buckets; session-load: --load-turns; parallel-tools: --tool-repeats; tool-faults:
+ * --fault-rounds. The tool scenarios run the orchestrator in this process (real Redis, real
+ * MCP servers), without a farm. The store scenarios measure their own baseline
  * (per-event writes, one bucket, the full history) and run on SQLite, and on MongoDB as well when
  * MONGO_URL is set.
  */
@@ -23,6 +26,7 @@ import os from "node:os";
 import { bullmqNoopThroughput } from "./bullmq-baseline.js";
 import { BenchFarm, type BenchFarmOptions, REDIS_URL } from "./farm-processes.js";
 import type { TurnFlow } from "./load.js";
+import { breaker } from "./scenarios/breaker.js";
 import { cancelLatency } from "./scenarios/cancel.js";
 import { concurrency48 } from "./scenarios/concurrency48.js";
 import { cpuBudget } from "./scenarios/cpu-budget.js";
@@ -33,12 +37,15 @@ import {
   fairnessEqualFarmEnv,
 } from "./scenarios/fairness-equal.js";
 import { model429, model429FarmConfig, model429FarmEnv } from "./scenarios/model-429.js";
+import { parallelTools } from "./scenarios/parallel-tools.js";
 import { schedulerOverhead } from "./scenarios/scheduler-overhead.js";
 import { sessionLoad } from "./scenarios/session-load.js";
 import { storeReplay } from "./scenarios/store-replay.js";
 import { storeWrite } from "./scenarios/store-write.js";
 import { throughput } from "./scenarios/throughput.js";
+import { toolFaults } from "./scenarios/tool-faults.js";
 import { round } from "./stats.js";
+import { everythingServer } from "./tool-fixtures.js";
 
 const SCENARIOS = [
   "throughput",
@@ -52,6 +59,9 @@ const SCENARIOS = [
   "store-write",
   "store-replay",
   "session-load",
+  "parallel-tools",
+  "tool-faults",
+  "breaker",
   "all",
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -253,6 +263,36 @@ async function main(): Promise<void> {
     log("session-load: context from a snapshot vs from the whole history");
     figures["session-load"] = await sessionLoad(
       { turns: options["load-turns"] ?? 2_000, repeats: 20 },
+      log,
+    );
+  }
+
+  if (runs("parallel-tools")) {
+    log("parallel-tools: a round of 8 read-only calls of 100 ms, parallelism 4 vs 1");
+    figures["parallel-tools"] = await parallelTools(
+      { calls: 8, delayMs: 100, repeats: options["tool-repeats"] ?? 10 },
+      async () => {
+        const server = await everythingServer();
+        return {
+          entry: server.tool("trigger-long-running-operation"),
+          args: JSON.stringify({ duration: 0.1, steps: 1 }),
+          close: server.close,
+        };
+      },
+      log,
+    );
+  }
+  if (runs("tool-faults")) {
+    log("tool-faults: a tool failing transiently 20% of the time, with and without retries");
+    figures["tool-faults"] = await toolFaults(
+      { rounds: options["fault-rounds"] ?? 500, callsPerRound: 8, failRate: 0.2 },
+      log,
+    );
+  }
+  if (runs("breaker")) {
+    log("breaker: a hanging MCP server opens its breaker; other tools keep their pace");
+    figures.breaker = await breaker(
+      { callTimeoutMs: 200, refusedCalls: 200, otherRounds: 20 },
       log,
     );
   }

@@ -10,9 +10,15 @@ export const REAL_MODEL_NAME = "default";
 export interface EnvSetting {
   env: string;
   path: string[];
+  /** The value is a JSON document (an object or list setting), not a scalar. */
+  json?: boolean;
 }
 
 const setting = (env: string, dotted: string): EnvSetting => ({ env, path: dotted.split(".") });
+const jsonSetting = (env: string, dotted: string): EnvSetting => ({
+  ...setting(env, dotted),
+  json: true,
+});
 
 export const ENV_SETTINGS: readonly EnvSetting[] = [
   setting("PORT", "api.port"),
@@ -64,6 +70,15 @@ export const ENV_SETTINGS: readonly EnvSetting[] = [
   setting("LLM_MAX_CONCURRENCY", `models.${REAL_MODEL_NAME}.maxConcurrency`),
   setting("COMMAND_TIMEOUT_MS", "tools.commandTimeoutMs"),
   setting("COMMAND_OUTPUT_MAX_BYTES", "tools.commandOutputMaxBytes"),
+  setting("TOOL_RESULT_MAX_CHARS", "tools.resultMaxChars"),
+  setting("TOOL_PARALLELISM", "tools.parallelism"),
+  setting("TOOL_CALL_TIMEOUT_MS", "tools.callTimeoutMs"),
+  setting("TOOL_MAX_RETRIES", "tools.maxRetries"),
+  setting("TOOL_BREAKER_THRESHOLD", "tools.breakerThreshold"),
+  setting("TOOL_BREAKER_HALF_OPEN_AFTER_MS", "tools.breakerHalfOpenAfterMs"),
+  setting("TOOL_FAILURE_GUARD_THRESHOLD", "tools.failureGuardThreshold"),
+  setting("WEB_FETCH_ALLOW_PRIVATE", "tools.webFetchAllowPrivate"),
+  jsonSetting("MCP_SERVERS", "tools.mcpServers"),
   setting("DELTA_FLUSH_MS", "events.deltaFlushMs"),
   setting("SIM_PORT", "sim.port"),
   setting("SIM_HOST", "sim.host"),

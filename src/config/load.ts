@@ -93,7 +93,17 @@ function recordProvenance(provenance: Provenance, at: string[], value: unknown, 
 function applyEnv(raw: Record<string, unknown>, provenance: Provenance, s: EnvSetting, env: Env) {
   const value = env[s.env];
   if (value === undefined || value.trim() === "") return;
-  setPath(raw, s.path, value.trim());
+  let parsed: unknown = value.trim();
+  if (s.json) {
+    try {
+      parsed = JSON.parse(value);
+    } catch (err) {
+      // The text may hold secrets (MCP headers, env): report the place, not the content.
+      throw new ConfigError([`${s.env}: not valid JSON${where(err)}`]);
+    }
+  }
+  setPath(raw, s.path, parsed);
+  if (s.json) recordProvenance(provenance, s.path, parsed, s.env);
   provenance.set(s.path.join("."), s.env);
 }
 

@@ -48,6 +48,19 @@ export const ModelConfigSchema = z.object({
   tokensPerMinute: positiveInt.optional(),
   /** Calls to this model in flight at once across all workers. Unset: unlimited. */
   maxConcurrency: positiveInt.optional(),
+  /**
+   * Transient failures in a row (5xx, network, timeout, empty answer; not 429 or other 4xx) after
+   * which the endpoint's circuit breaker opens and calls to it fail at once, per worker process.
+   * Models sharing a `baseUrl` share one breaker, set by the first of them that is called.
+   */
+  breakerThreshold: positiveInt.default(5),
+  /** How long an open breaker fails calls before it lets one trial call through. */
+  breakerHalfOpenAfterMs: positiveInt.default(30_000),
+  /**
+   * Longest tool result (chars) this model is shown, cut head + tail; unset → tools.resultMaxChars.
+   * Small-context models want less.
+   */
+  toolResultMaxChars: positiveInt.optional(),
 });
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 
@@ -234,8 +247,11 @@ export const ConfigSchema = z.object({
       callTimeoutMs: positiveInt.default(120_000),
       /** Longest bound a call may ask for with its own `timeout_ms` argument. */
       maxCallTimeoutMs: positiveInt.default(1_200_000),
-      /** Retries of an idempotent tool's transient failure (exponential backoff with jitter). */
-      maxRetries: nonNegativeInt.default(2),
+      /**
+       * Retries of an idempotent tool's transient failure (exponential backoff with jitter).
+       * 3 keeps a tool failing 20% of the time under 1% failures seen by the model (0.2⁴).
+       */
+      maxRetries: nonNegativeInt.default(3),
       retryInitialDelayMs: positiveInt.default(100),
       retryMaxDelayMs: positiveInt.default(2_000),
       /** Consecutive transient failures of one source that open its breaker. */
@@ -252,7 +268,10 @@ export const ConfigSchema = z.object({
       /** How often each tool source is probed; a failing one is withheld from prompts. */
       healthCheckIntervalMs: positiveInt.default(15_000),
       mcpServers: z
-        .record(z.string().regex(MCP_SERVER_NAME, "letters, digits, _ or -, at most 32"), McpServerConfigSchema)
+        .record(
+          z.string().regex(MCP_SERVER_NAME, "letters, digits, _ or -, at most 32"),
+          McpServerConfigSchema,
+        )
         .default({}),
     })
     .prefault({}),

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { QueueOverviewSchema } from "./admin.js";
 import { BucketListSchema, BucketParamsSchema, BucketViewSchema } from "./buckets.js";
 import { ErrorEnvelopeSchema } from "./errors.js";
+import { ToolListSchema } from "./tools.js";
 import {
   EventPageQuerySchema,
   EventPageSchema,
@@ -143,6 +144,12 @@ function buildDocument() {
       },
     });
   }
+  registry.registerPath({
+    method: "get",
+    path: "/v1/tools",
+    summary: "The tool catalogue: every tool a turn can use, its schema and availability",
+    responses: { 200: json(ToolListSchema, "built-in tools and the tools of every MCP server") },
+  });
   registry.registerPath({
     method: "get",
     path: "/v1/sessions/{id}",

@@ -10,8 +10,9 @@
  */
 
 export const READABLE_ENVELOPE_VERSIONS: readonly number[] = [1];
-export const TOOL_RESULT_VERSION = 1;
-export const READABLE_TOOL_RESULT_VERSIONS: readonly number[] = [1];
+/** 2 added `meta.attempts`, `original_chars`, `preview` and `artifact` (cut results). */
+export const TOOL_RESULT_VERSION = 2;
+export const READABLE_TOOL_RESULT_VERSIONS: readonly number[] = [1, 2];
 
 export class UnsupportedSchemaVersionError extends Error {
   readonly code = "unsupported_schema_version";

@@ -6,11 +6,18 @@
  * - a call ends within `requestTimeoutMs` overall and `idleTimeoutMs` between chunks; both end
  *   as a retryable `timeout` LlmError, while an abort of the caller's signal ends as `aborted`;
  * - every model shares one keep-alive connection pool per origin (see transport.ts);
- * - the SDK does not retry on its own: the turn loop owns retries (it reports them as events).
+ * - the SDK does not retry on its own: the turn loop owns retries (it reports them as events);
+ * - every call goes through its endpoint's circuit breaker (endpoint-breaker.ts): while the
+ *   endpoint keeps failing, calls fail at once with a retryable `circuit_open` LlmError.
  */
 import OpenAI from "openai";
 import type { ModelConfig } from "../config/schema.js";
 import type { ContextMessage, ToolCall } from "../context/message.js";
+import {
+  type EndpointBreaker,
+  type EndpointBreakers,
+  endpointBreakers,
+} from "./endpoint-breaker.js";
 import { classifyLlmError, LlmError } from "./llm-error.js";
 import { ModelTransport } from "./transport.js";
 
@@ -43,8 +50,13 @@ export interface ChatRequest {
 export class ModelClients {
   private readonly transport = new ModelTransport();
   private readonly clients = new Map<string, OpenAI>();
+  private readonly breakers = new Map<string, EndpointBreaker>();
 
-  constructor(private readonly models: Record<string, ModelConfig>) {}
+  constructor(
+    private readonly models: Record<string, ModelConfig>,
+    /** The process's breakers by default; a test may pass its own. */
+    private readonly endpoints: EndpointBreakers = endpointBreakers,
+  ) {}
 
   config(name: string): ModelConfig {
     const model = Object.hasOwn(this.models, name) ? this.models[name] : undefined;
@@ -52,9 +64,26 @@ export class ModelClients {
     return model;
   }
 
+  /**
+   * The `circuit_open` error a call to the model would fail with right now, or null: lets a
+   * caller skip taking the model's shared budget for a call that cannot go out.
+   */
+  unavailable(modelName: string): LlmError | null {
+    return this.breaker(modelName, this.config(modelName)).openError();
+  }
+
   /** Streams one completion; resolves with the assembled answer or rejects with an LlmError. */
   async stream(modelName: string, request: ChatRequest): Promise<ChatResult> {
     const model = this.config(modelName);
+    if (request.signal.aborted) throw new LlmError("aborted", "request aborted");
+    return this.breaker(modelName, model).run(() => this.streamOnce(modelName, model, request));
+  }
+
+  private async streamOnce(
+    modelName: string,
+    model: ModelConfig,
+    request: ChatRequest,
+  ): Promise<ChatResult> {
     const client = this.client(modelName, model);
     const call = new AbortController();
     let timedOut: string | null = null;
@@ -104,7 +133,21 @@ export class ModelClients {
   }
 
   async close(): Promise<void> {
+    for (const breaker of this.breakers.values()) this.endpoints.release(breaker);
+    this.breakers.clear();
     await this.transport.close();
+  }
+
+  private breaker(name: string, model: ModelConfig): EndpointBreaker {
+    let breaker = this.breakers.get(name);
+    if (!breaker) {
+      breaker = this.endpoints.acquire(model.baseUrl, {
+        threshold: model.breakerThreshold,
+        halfOpenAfterMs: model.breakerHalfOpenAfterMs,
+      });
+      this.breakers.set(name, breaker);
+    }
+    return breaker;
   }
 
   private client(name: string, model: ModelConfig): OpenAI {

@@ -14,6 +14,8 @@ export type LlmErrorKind =
   | "auth_failed"
   | "bad_request"
   | "empty_response"
+  /** The model's endpoint keeps failing and its circuit breaker is open (endpoint-breaker.ts). */
+  | "circuit_open"
   | "aborted";
 
 const RETRYABLE: ReadonlySet<LlmErrorKind> = new Set([
@@ -22,6 +24,7 @@ const RETRYABLE: ReadonlySet<LlmErrorKind> = new Set([
   "network",
   "timeout",
   "empty_response",
+  "circuit_open",
 ]);
 
 export class LlmError extends Error {

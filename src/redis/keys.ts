@@ -28,6 +28,8 @@ export interface RedisKeys {
   persistStream: string;
   /** Pub/sub channel broadcasting cancel requests to every worker. */
   cancelChannel: string;
+  /** Hash worker id → the tool catalogue that worker serves (MCP tools and their health). */
+  toolCatalog: string;
   /**
    * The fair scheduler's key prefix. Its Lua builds per-user keys from it (`<fair>q:<user>`,
    * `<fair>run:<user>`…; see src/scheduler/fair-lua.ts), so they are not listed here one by one.
@@ -61,6 +63,7 @@ export function redisKeys(prefix: string): RedisKeys {
     turnCancel: (id) => `${prefix}:t:${id}:cancel`,
     persistStream: `${prefix}:events`,
     cancelChannel: `${prefix}:cancel`,
+    toolCatalog: `${prefix}:tools:catalog`,
     fairPrefix: `${prefix}:fair:`,
     sessionPrefix: `${prefix}:s:`,
     turnQueueJob: `${turnQueue}:`,

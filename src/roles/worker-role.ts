@@ -21,8 +21,7 @@ import { buildScheduler } from "../scheduler/scheduler.js";
 import { SchedulerRepair } from "../scheduler/scheduler-repair.js";
 import { WorkerCapacity } from "../scheduler/worker-capacity.js";
 import { isTerminal, type TurnRecord } from "../store/port.js";
-import { BUILTIN_TOOLS } from "../tools/builtin/index.js";
-import { ToolCatalog } from "../tools/catalog.js";
+import { startWorkerTools } from "../tools/worker-tools.js";
 import type { TurnServices } from "../turn/services.js";
 import { TurnJobRunner } from "../turn/turn-job.js";
 import { closeOutEnded, endTurnOutsideRun, releaseAndWakeNext } from "../turn/turnover.js";
@@ -47,6 +46,7 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
   const leases = new SessionLeases(foundation.redis, keys, config.worker.sessionLeaseTtlMs);
   const clients = new ModelClients(config.models);
   const scheduler = buildScheduler(foundation);
+  const tools = await startWorkerTools(config, foundation.redis, keys, logger);
   const services: TurnServices = {
     ...foundation,
     leases,
@@ -56,7 +56,8 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
     dispatcher: scheduler.dispatcher,
     clients,
     budget: new ModelBudget(foundation.redis, config.redis.prefix, config.models),
-    tools: new ToolCatalog(BUILTIN_TOOLS),
+    tools: tools.registry,
+    toolPolicies: tools.policies,
   };
   const runner = new TurnJobRunner(services);
   const failTurn = (turn: TurnRecord, reason: string) => failForGood(services, turn, reason);
@@ -149,6 +150,7 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
       clearTimeout(handBack);
       await queue.close();
       await clients.close();
+      await tools.close();
       await Promise.all(
         [subscriber, queueConnection, workerConnection].map((c) =>
           c.quit().catch(() => c.disconnect()),

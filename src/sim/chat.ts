@@ -3,12 +3,16 @@
  * script and deliver the reply (as one JSON or as an SSE stream) at the configured pace.
  *
  * Invariants:
- * - order of checks: request validity (400), then faults (429, 500, hang, context overflow), then
- *   the real context window (400), so a fault directive wins over everything but a broken request;
+ * - order of checks: request validity (400), then faults (429, 500, hang, cut, context
+ *   overflow), then the real context window (400), so a fault directive wins over everything but
+ *   a broken request;
  * - faults come from a directive first, then the configured rates, then the runtime switch
  *   (fault-switch.ts) of the request's model, so the switch never hides a scripted fault;
  * - a hung request gets no bytes at all, not even headers; only the client's disconnect (or the
  *   server closing) ends it, and it holds no timer;
+ * - a cut request gets the success headers, then its connection is destroyed before any body
+ *   byte (a stream cut before the first token: clients see a network error);
+ * - broken_tool_json breaks the arguments of the first tool call only;
  * - `model` in every reply echoes the request's model.
  */
 import type { ServerResponse } from "node:http";
@@ -61,6 +65,10 @@ export function createChatHandler(
     const fault = picked ?? (switchedRetryAfterS === undefined ? undefined : "429");
     if (fault) logger?.debug("sim fault injected", { fault, round: position.round });
     if (fault === "hang") return;
+    if (fault === "cut") {
+      cut(res, request.stream ? SSE_HEADERS : JSON_HEADERS);
+      return;
+    }
     if (fault === "429") {
       const retryAfterS = switchedRetryAfterS ?? directives.retryAfterS ?? DEFAULT_RETRY_AFTER_S;
       sendError(res, rateLimited(retryAfterS));
@@ -85,11 +93,14 @@ export function createChatHandler(
       userText,
       position,
     });
-    if (fault === "broken_tool_json" && reply.kind === "tool_call") {
-      reply = {
-        ...reply,
-        call: { ...reply.call, arguments: breakArguments(reply.call.arguments) },
-      };
+    if (fault === "broken_tool_json" && reply.kind === "tool_calls") {
+      const [first, ...rest] = reply.calls;
+      if (first) {
+        reply = {
+          ...reply,
+          calls: [{ ...first, arguments: breakArguments(first.arguments) }, ...rest],
+        };
+      }
     }
     const completion = {
       id: `${idPrefix}${(served++).toString(36)}`,
@@ -114,4 +125,12 @@ export function createChatHandler(
       deliver(res, JSON_HEADERS, [completionJson(completion)], readyMs, 0);
     }
   };
+}
+
+/** Sends the headers of a success, then destroys the connection before any body byte. */
+function cut(res: ServerResponse, headers: Record<string, string>): void {
+  res.writeHead(200, headers);
+  res.flushHeaders();
+  // On the next turn of the loop, so the headers leave before the socket goes.
+  setImmediate(() => res.destroy());
 }

@@ -8,6 +8,11 @@
  *   value := balanced "{...}" (only for key "args"; JSON strings may hold braces and spaces)
  *          | any run of non-ws characters up to ws or "]]"
  *
+ * Keys: `tool=NAME`, `args={json object}`, `rounds=0..64` (tool rounds before the answer),
+ * `calls=1..16` (tool calls per tool round), `reply_tokens=N`, `fault=429|500|hang|cut|
+ * broken_tool_json|context_overflow` (`cut`: response headers, then the connection is destroyed
+ * before the first token), `fault_times=N`, `retry_after_s=S`, `ttft_ms=MS`, `token_delay_ms=MS`.
+ *
  * Invariants:
  * - blocks apply in order and later keys win; an unknown key, a malformed token or an invalid
  *   value is ignored (an earlier valid value of that key stays);
@@ -15,7 +20,14 @@
  * - the returned text has every block removed, so heuristics and echoes never see directives.
  */
 
-export const FAULT_KINDS = ["429", "500", "hang", "broken_tool_json", "context_overflow"] as const;
+export const FAULT_KINDS = [
+  "429",
+  "500",
+  "hang",
+  "cut",
+  "broken_tool_json",
+  "context_overflow",
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface Directives {
@@ -23,6 +35,8 @@ export interface Directives {
   /** Canonical JSON text of an object. */
   args?: string;
   rounds?: number;
+  /** Tool calls per tool round (1..16), all of the wanted tool with the same arguments. */
+  calls?: number;
   replyTokens?: number;
   fault?: FaultKind;
   faultTimes?: number;
@@ -43,6 +57,7 @@ const KEY = /[A-Za-z_][A-Za-z0-9_]*/y;
 const WHITESPACE = /\s/;
 const TOOL_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_ROUNDS = 64;
+const MAX_CALLS = 16;
 const MAX_REPLY_TOKENS = 100_000;
 const MAX_DELAY_MS = 600_000;
 const MAX_RETRY_AFTER_S = 3_600;
@@ -112,11 +127,19 @@ function balancedEnd(s: string, i: number): number {
   return -1;
 }
 
-type IntKey = "rounds" | "replyTokens" | "faultTimes" | "retryAfterS" | "ttftMs" | "tokenDelayMs";
+type IntKey =
+  | "rounds"
+  | "calls"
+  | "replyTokens"
+  | "faultTimes"
+  | "retryAfterS"
+  | "ttftMs"
+  | "tokenDelayMs";
 
 /** Integer keys: directive name → field and accepted range. */
 const INT_KEYS: Record<string, [IntKey, number, number]> = {
   rounds: ["rounds", 0, MAX_ROUNDS],
+  calls: ["calls", 1, MAX_CALLS],
   reply_tokens: ["replyTokens", 0, MAX_REPLY_TOKENS],
   fault_times: ["faultTimes", 1, Number.MAX_SAFE_INTEGER],
   retry_after_s: ["retryAfterS", 0, MAX_RETRY_AFTER_S],

@@ -8,9 +8,10 @@
  *   directive never shifts the faults of the requests after it;
  * - `fault_times` budgets live in a bounded LRU map (old conversations are forgotten first);
  * - a budget counts the requests of one user turn in one model round, because a client retries
- *   a failed request in the same round. `broken_tool_json` is the exception: its retry is the
- *   model's own next round (after the tool reports invalid arguments), so its budget spans the
- *   whole turn and `fault_times=1` ends in a corrected, successful call.
+ *   a failed request (429, 500, hang, cut, context_overflow) in the same round.
+ *   `broken_tool_json` is the exception: its retry is the model's own next round (after the
+ *   tool reports invalid arguments), so its budget spans the whole turn and `fault_times=1`
+ *   ends in a corrected, successful call.
  */
 import type { FarmConfig } from "../config/schema.js";
 import type { Directives, FaultKind } from "./directives.js";

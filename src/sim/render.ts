@@ -6,7 +6,9 @@
  * - a stream has one group per completion token: group 0 opens with the `role` delta and is sent
  *   after the time to first token, each later group after one token delay; the finish chunk, the
  *   optional usage chunk and `[DONE]` ride with the last group;
- * - `usage.completion_tokens` equals the number of groups, so usage and timing agree.
+ * - `usage.completion_tokens` equals the number of groups, so usage and timing agree;
+ * - several tool calls stream one after another, each opening with its index, id and name (one
+ *   token) followed by its argument fragments, as OpenAI streams parallel tool calls.
  */
 import type { Reply } from "./script.js";
 import { argumentFragments, textPieces } from "./tokens.js";
@@ -23,10 +25,9 @@ const FINGERPRINT = "fp_sim";
 
 /** The tokens of the reply, each one streamed chunk. */
 function replyTokens(reply: Reply): string[] {
-  // The tool name counts as the first token, its argument fragments as the rest.
-  return reply.kind === "text"
-    ? textPieces(reply.text)
-    : ["", ...argumentFragments(reply.call.arguments)];
+  if (reply.kind === "text") return textPieces(reply.text);
+  // Each call's name counts as its first token, its argument fragments as the rest.
+  return reply.calls.flatMap((call) => ["", ...argumentFragments(call.arguments)]);
 }
 
 export function completionTokens(reply: Reply): number {
@@ -53,13 +54,11 @@ export function completionJson(c: Completion): string {
           role: "assistant",
           content: null,
           refusal: null,
-          tool_calls: [
-            {
-              id: reply.call.id,
-              type: "function",
-              function: { name: reply.call.name, arguments: reply.call.arguments },
-            },
-          ],
+          tool_calls: reply.calls.map((call) => ({
+            id: call.id,
+            type: "function",
+            function: { name: call.name, arguments: call.arguments },
+          })),
         };
   return JSON.stringify({
     id: c.id,
@@ -79,25 +78,26 @@ export function streamGroups(c: Completion, includeUsage: boolean): string[] {
     `${head}[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":null,"finish_reason":${JSON.stringify(finish)}}]}\n\n`;
 
   const { reply } = c;
-  const tokens = replyTokens(reply);
   const groups: string[] = [];
   if (reply.kind === "text") {
-    const [first = "", ...rest] = tokens;
+    const [first = "", ...rest] = textPieces(reply.text);
     groups.push(
       chunk({ role: "assistant", content: "" }) + (first ? chunk({ content: first }) : ""),
     );
     for (const token of rest) groups.push(chunk({ content: token }));
   } else {
-    const { id, name } = reply.call;
-    groups.push(
-      chunk({
-        role: "assistant",
-        content: null,
-        tool_calls: [{ index: 0, id, type: "function", function: { name, arguments: "" } }],
-      }),
-    );
-    for (const fragment of tokens.slice(1)) {
-      groups.push(chunk({ tool_calls: [{ index: 0, function: { arguments: fragment } }] }));
+    for (const [index, { id, name, arguments: args }] of reply.calls.entries()) {
+      const opening = { index, id, type: "function", function: { name, arguments: "" } };
+      groups.push(
+        chunk(
+          index === 0
+            ? { role: "assistant", content: null, tool_calls: [opening] }
+            : { tool_calls: [opening] },
+        ),
+      );
+      for (const fragment of argumentFragments(args)) {
+        groups.push(chunk({ tool_calls: [{ index, function: { arguments: fragment } }] }));
+      }
     }
   }
   let tail = chunk({}, finishReason(reply));

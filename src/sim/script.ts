@@ -5,14 +5,22 @@
  * Invariants:
  * - the reply is a function of the inputs only (same request → same reply, same tool call ids);
  * - only tools named in the request's `tools` are ever called; otherwise the reply says so;
- * - a tool call's arguments are a JSON object here (faults break them later, in faults.ts).
+ * - a tool call's arguments are a JSON object here (faults break them later, in faults.ts);
+ * - a tool round makes `calls=N` calls (default 1) of the wanted tool, with the same arguments
+ *   and ids distinct per turn, round and call; after the results come back, failed ones are
+ *   called again (corrected), else the next tool round or the answer, which quotes every result;
+ * - a correction changes the call (e.g. broken JSON → the intended arguments): a failed call is
+ *   never repeated as it was, since it would fail the same way.
  */
 import type { Directives } from "./directives.js";
 import { shortHash } from "./hash.js";
 import type { SimMessage, SimToolCall } from "./request.js";
 import { withFiller } from "./tokens.js";
 
-export type Reply = { kind: "text"; text: string } | { kind: "tool_call"; call: SimToolCall };
+export type Reply =
+  | { kind: "text"; text: string }
+  /** One or more tool calls in one assistant message (never empty). */
+  | { kind: "tool_calls"; calls: SimToolCall[] };
 
 /** Where a request sits in its conversation. */
 export interface TurnPosition {
@@ -75,19 +83,41 @@ export function planReply(input: ScriptInput): Reply {
   const wanted = wantedCall(directives, input.userText);
   const toolRounds = directives.rounds ?? (wanted ? 1 : 0);
   const last = messages[messages.length - 1];
+  const roundCalls = wanted ? Array<WantedCall>(directives.calls ?? 1).fill(wanted) : [];
 
   if (position.round === 0 || last?.role !== "tool") {
-    if (position.round === 0 && wanted && toolRounds > 0) return callTool(input, wanted);
+    if (position.round === 0 && wanted && toolRounds > 0) return callTools(input, roundCalls);
     return textReply(input, echo(input.userText));
   }
 
-  const answered = answeredCall(messages, last.toolCallId);
-  if (answered && TOOL_FAILED.test(last.content) && position.round < CORRECTION_ROUND_LIMIT) {
-    return callTool(input, correctedCall(answered, wanted));
+  const results = roundResults(messages).map((result) => ({
+    result,
+    answered: answeredCall(messages, result.toolCallId),
+  }));
+  const corrections: WantedCall[] = [];
+  for (const { result, answered } of results) {
+    if (!answered || !TOOL_FAILED.test(result.content)) continue;
+    const corrected = correctedCall(answered, wanted);
+    if (corrected.name !== answered.name || corrected.args !== answered.arguments) {
+      corrections.push(corrected);
+    }
   }
-  if (wanted && position.round < toolRounds) return callTool(input, wanted);
-  const name = answered?.name || wanted?.name || "tool";
-  return textReply(input, `Result of ${name}: ${last.content.slice(0, RESULT_PREVIEW_CHARS)}`);
+  if (corrections.length > 0 && position.round < CORRECTION_ROUND_LIMIT) {
+    return callTools(input, corrections);
+  }
+  if (wanted && position.round < toolRounds) return callTools(input, roundCalls);
+  const summary = results.map(({ result, answered }) => {
+    const name = answered?.name || wanted?.name || "tool";
+    return `Result of ${name}: ${result.content.slice(0, RESULT_PREVIEW_CHARS)}`;
+  });
+  return textReply(input, summary.join("\n"));
+}
+
+/** The tool messages at the end of the conversation: the results of the last tool round. */
+function roundResults(messages: readonly SimMessage[]): SimMessage[] {
+  let start = messages.length;
+  while (start > 0 && messages[start - 1]?.role === "tool") start--;
+  return messages.slice(start);
 }
 
 function textReply(input: ScriptInput, prefix: string): Reply {
@@ -109,13 +139,19 @@ function wantedCall(d: Directives, userText: string): WantedCall | undefined {
   return undefined;
 }
 
-function callTool(input: ScriptInput, wanted: WantedCall): Reply {
-  if (!input.toolNames.has(wanted.name)) {
-    return textReply(input, `I cannot use ${wanted.name}: that tool is not available.`);
+/** One assistant message calling every wanted tool, in order (`wanted` is never empty). */
+function callTools(input: ScriptInput, wanted: readonly WantedCall[]): Reply {
+  const missing = wanted.find((w) => !input.toolNames.has(w.name));
+  if (missing) {
+    return textReply(input, `I cannot use ${missing.name}: that tool is not available.`);
   }
   const { turnKey, round } = input.position;
-  const id = `call_${shortHash([turnKey, round, 0], CALL_ID_HEX_CHARS)}`;
-  return { kind: "tool_call", call: { id, name: wanted.name, arguments: wanted.args } };
+  const calls = wanted.map((w, i) => ({
+    id: `call_${shortHash([turnKey, round, i], CALL_ID_HEX_CHARS)}`,
+    name: w.name,
+    arguments: w.args,
+  }));
+  return { kind: "tool_calls", calls };
 }
 
 /** The assistant tool call that the tool message `toolCallId` answers. */

@@ -15,9 +15,8 @@ import type { z } from "zod";
  * - `mutating`: changes the workspace or the world; runs alone;
  * - `terminal`: ends the model round (e.g. `final_response`); runs after every other call.
  */
-export type ToolKind = "read_only" | "mutating" | "terminal";
-
-export const TOOL_KINDS: readonly ToolKind[] = ["read_only", "mutating", "terminal"];
+export const TOOL_KINDS = ["read_only", "mutating", "terminal"] as const;
+export type ToolKind = (typeof TOOL_KINDS)[number];
 
 export interface ToolLimits {
   commandTimeoutMs: number;

@@ -8,6 +8,9 @@
  * - a retry after text was already streamed says `reset_output: true`, and clients discard
  *   the partial text of that round;
  * - waits between retries end at once when the turn is aborted;
+ * - a stream cut before or during the answer is a `network` failure, retried with backoff like
+ *   a 5xx or a hang; while the endpoint's circuit breaker is open (endpoint-breaker.ts) a try
+ *   fails at once with the retryable `circuit_open`, without taking the model's budget;
  * - every call first takes the model's shared budget (model-gate.ts); a provider's 429 holds
  *   the model for every worker and is retried without using up the round's tries, because the
  *   gate bounds how long a rate-limited model can keep the turn (in place, then parked).
@@ -64,11 +67,16 @@ export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
       message_count: input.messages.length,
       max_context: model.contextWindowTokens,
     });
-    const permit = await input.gate.take(input.model, contextTokens, input.signal);
-    emitter.emit("progress", `${stepBase}.progress`, { stage: "llm_call", model_round: round });
+    // A call the endpoint's open circuit would refuse takes none of the model's shared budget.
+    const refused = input.clients.unavailable(input.model);
+    const permit = refused ? null : await input.gate.take(input.model, contextTokens, input.signal);
+    if (permit) {
+      emitter.emit("progress", `${stepBase}.progress`, { stage: "llm_call", model_round: round });
+    }
 
     let streamed = false;
     try {
+      if (!permit) throw refused;
       const result = await input.clients.stream(input.model, {
         messages: input.messages,
         tools: input.tools,
@@ -84,7 +92,7 @@ export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
       return result;
     } catch (err) {
       // The call's own error matters more than a failed give-back (the slot expires anyway).
-      await permit.release().catch(() => undefined);
+      await permit?.release().catch(() => undefined);
       const error = err instanceof LlmError ? err : new LlmError("network", String(err));
       const rateLimited = error.kind === "rate_limited";
       // A 429 holds the model for every worker: the provider's Retry-After in full, else our

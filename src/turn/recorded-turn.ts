@@ -13,6 +13,7 @@ import type { ToolCall } from "../context/message.js";
 import type { LogEvent } from "../events/event-log.js";
 import { checkToolResultVersion } from "../events/schema-version.js";
 import type { ChatUsage } from "../llm/chat-stream.js";
+import type { ToolResultMeta, ToolResultRecord } from "../tools/orchestrator/tool-result.js";
 
 export interface RecordedOutput {
   content: string;
@@ -21,10 +22,9 @@ export interface RecordedOutput {
   usage: ChatUsage | null;
 }
 
-export interface RecordedToolResult {
-  ok: boolean;
-  data: unknown;
-  error?: string;
+export interface RecordedToolResult extends ToolResultRecord {
+  /** The call never reached a tool (bad JSON, unknown tool, invalid arguments). */
+  invalid?: boolean;
 }
 
 export class RecordedTurn {
@@ -74,6 +74,9 @@ export class RecordedTurn {
           ok: data.ok === true,
           data: data.data ?? null,
           ...(typeof data.error === "string" ? { error: data.error } : {}),
+          ...(typeof data.preview === "string" ? { preview: data.preview } : {}),
+          ...(data.meta ? { meta: data.meta as ToolResultMeta } : {}),
+          ...(data.invalid === true ? { invalid: true } : {}),
         });
         break;
       case "turn_terminal":

@@ -16,7 +16,8 @@ import type { RedisKeys } from "../redis/keys.js";
 import type { Dispatcher } from "../scheduler/dispatcher.js";
 import type { FairQueue } from "../scheduler/fair-queue.js";
 import type { Store } from "../store/port.js";
-import type { ToolCatalog } from "../tools/catalog.js";
+import type { ToolCallPolicies } from "../tools/orchestrator/call-policy.js";
+import type { ToolRegistry } from "../tools/registry.js";
 
 export interface TurnServices {
   config: FarmConfig;
@@ -33,5 +34,6 @@ export interface TurnServices {
   dispatcher: Dispatcher;
   clients: ModelClients;
   budget: ModelBudget;
-  tools: ToolCatalog;
+  tools: ToolRegistry;
+  toolPolicies: ToolCallPolicies;
 }

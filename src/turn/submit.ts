@@ -21,7 +21,7 @@ import type { LogEvent } from "../events/event-log.js";
 import type { Admission } from "../scheduler/admission.js";
 import type { Reservation } from "../scheduler/admission-gate.js";
 import type { Store, TurnRecord } from "../store/port.js";
-import type { ToolCatalog } from "../tools/catalog.js";
+import type { ToolDirectory } from "../tools/catalog-board.js";
 import { eventTarget } from "./turnover.js";
 import { turnLinks } from "./view.js";
 
@@ -30,7 +30,7 @@ export interface SubmitDeps {
   store: Store;
   appender: EventAppender;
   admission: Admission;
-  tools: ToolCatalog;
+  tools: ToolDirectory;
 }
 
 export interface SubmitResult {
@@ -68,12 +68,12 @@ export async function submitTurn(
       message: `unknown model "${model}"; configured: ${known}`,
     });
   }
-  const unknownTools = (request.tools ?? []).filter((name) => !deps.tools.has(name));
-  if (unknownTools.length > 0) {
+  const tools = await deps.tools.normalize(request.tools ?? []);
+  if (tools.unknown.length > 0) {
     problems.push({
       field: "tools",
       code: "unknown_tool",
-      message: `unknown tools: ${unknownTools.join(", ")}; available: ${deps.tools.names().join(", ")}`,
+      message: `unknown tools: ${tools.unknown.join(", ")}; see GET /v1/tools for the tools available`,
     });
   }
   if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
@@ -106,7 +106,7 @@ export async function submitTurn(
         userId,
         input: request.input,
         model,
-        tools: request.tools ? deps.tools.normalize(request.tools) : deps.tools.names(),
+        tools: request.tools ? tools.names : (await deps.tools.view()).tools.map((t) => t.name),
         metadata: request.metadata ?? null,
         createdAt: now,
       },

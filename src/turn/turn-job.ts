@@ -24,6 +24,8 @@ import type { Logger } from "../obs/logger.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
 import { isTerminal, type SessionContext, type TurnRecord } from "../store/port.js";
 import { ensureWorkspace } from "../tools/builtin/workspace.js";
+import { ToolFailureGuard } from "../tools/orchestrator/failure-guard.js";
+import { ToolOrchestrator } from "../tools/orchestrator/orchestrator.js";
 import { snapshotIfDue } from "./context-snapshot.js";
 import { finalizeTurn, type TurnEnding } from "./finalize.js";
 import { type AbortReason, classifyEarlyStop } from "./loop-outcome.js";
@@ -32,7 +34,8 @@ import { parkTurn, sendBackIfStillParked } from "./parking.js";
 import { readTurnRecord } from "./read-record.js";
 import { RecordedTurn } from "./recorded-turn.js";
 import type { TurnServices } from "./services.js";
-import { TurnLoop } from "./turn-loop.js";
+import { ToolGuardStop, TurnLoop } from "./turn-loop.js";
+import { explainMissingTool, saveToolArtifact } from "./turn-tools.js";
 import {
   CANCELLED_BEFORE_START,
   CANCELLED_WHILE_PARKED,
@@ -224,8 +227,28 @@ export class TurnJobRunner {
     log: Logger,
     parkedMs: number,
   ): Promise<LoopResult> {
-    const { store, config, clients, tools, budget } = this.services;
+    const { store, config, clients, budget } = this.services;
     const loaded = await store.loadContext(turn.sessionId);
+    const toolSet = this.services.tools.toolSet(turn.tools);
+    const orchestrator = new ToolOrchestrator({
+      emitter,
+      signal: abort.signal,
+      recordsAborts: () => abort.reason === "cancel",
+      tools: toolSet,
+      explainMissing: (name) => explainMissingTool(this.services.tools, toolSet, name),
+      policies: this.services.toolPolicies,
+      settings: {
+        ...config.tools,
+        resultMaxChars:
+          clients.config(turn.model).toolResultMaxChars ?? config.tools.resultMaxChars,
+      },
+      context: { workspaceRoot: await this.workspaceOf(turn.userId), limits: config.tools },
+      attempt: turn.attempt,
+      recorded,
+      turnId: turn.id,
+      saveArtifact: (id, tool, content) =>
+        saveToolArtifact(store, turn, { id, tool, content }, log),
+    });
     const loop = new TurnLoop({
       input: turn.input,
       model: turn.model,
@@ -237,11 +260,12 @@ export class TurnJobRunner {
       signal: abort.signal,
       clients,
       gate: new ModelGate(budget, config.worker.modelWaitMaxMs),
-      tools: tools.select(turn.tools),
-      toolSpecs: tools.specs(turn.tools),
-      workspaceRoot: await this.workspaceOf(turn.userId),
-      limits: config.tools,
-      resultMaxChars: config.tools.resultMaxChars,
+      toolSpecs: toolSet.specs,
+      orchestrator,
+      guard: new ToolFailureGuard(
+        config.tools.failureGuardThreshold,
+        config.tools.maxInvalidCallRounds,
+      ),
     });
     const ended = (ending: Omit<TurnEnding, "usage">): LoopResult => ({
       kind: "ended",
@@ -253,6 +277,15 @@ export class TurnJobRunner {
       const { answer, stopReason } = await loop.run();
       return ended({ status: "completed", answer, stopReason, error: null });
     } catch (err) {
+      if (err instanceof ToolGuardStop && abort.reason === null) {
+        const { stopReason, message } = err.trip;
+        const error = { code: stopReason, message, retryable: false };
+        log.warn("turn stopped by the tool-failure guard", {
+          stop_reason: stopReason,
+          ...err.trip.meta,
+        });
+        return ended({ status: "failed", answer: null, stopReason, error });
+      }
       const stop = classifyEarlyStop(err, abort.reason);
       if (!stop) {
         log.error("turn failed unexpectedly", {

@@ -1,6 +1,7 @@
 /**
  * The agent loop of one turn: call the model, run the tools it asks for, feed the results back,
- * until it answers without tools, the round limit is hit, or the turn is aborted.
+ * until it answers without tools or through a terminal tool (`final_response`), the round limit
+ * is hit, the tool-failure guard stops it, or the turn is aborted.
  *
  * Invariants:
  * - `completedHistory` only ever holds whole exchanges (an assistant message with tool calls is
@@ -12,11 +13,11 @@ import type { ContextMessage } from "../context/message.js";
 import type { TurnEmitter } from "../events/turn-emitter.js";
 import type { ModelClients, ToolSpec } from "../llm/chat-stream.js";
 import type { TurnUsage } from "../store/port.js";
-import type { Tool, ToolLimits } from "../tools/tool.js";
+import type { GuardTrip, ToolFailureGuard } from "../tools/orchestrator/failure-guard.js";
+import type { ToolOrchestrator } from "../tools/orchestrator/orchestrator.js";
 import type { ModelGate } from "./model-gate.js";
 import { runModelStep } from "./model-step.js";
 import type { RecordedTurn } from "./recorded-turn.js";
-import { runToolStep } from "./tool-step.js";
 
 export interface TurnLoopInput {
   input: string;
@@ -30,16 +31,22 @@ export interface TurnLoopInput {
   signal: AbortSignal;
   clients: ModelClients;
   gate: ModelGate;
-  tools: ReadonlyMap<string, Tool>;
-  toolSpecs: ToolSpec[];
-  workspaceRoot: string;
-  limits: ToolLimits;
-  resultMaxChars: number;
+  toolSpecs: readonly ToolSpec[];
+  orchestrator: ToolOrchestrator;
+  guard: ToolFailureGuard;
 }
 
 export interface TurnAnswer {
   answer: string;
-  stopReason: "model_response" | "max_rounds";
+  stopReason: "model_response" | "final_tool" | "max_rounds";
+}
+
+/** The tool-failure guard stopped the turn (its history up to that round is complete). */
+export class ToolGuardStop extends Error {
+  constructor(readonly trip: GuardTrip) {
+    super(trip.message);
+    this.name = "ToolGuardStop";
+  }
 }
 
 export class TurnAborted extends Error {
@@ -79,7 +86,7 @@ export class TurnLoop {
           round,
           attempt: i.attempt,
           messages: [...i.history, ...this.completedHistory],
-          tools: i.toolSpecs,
+          tools: [...i.toolSpecs],
           staleDeltas: i.recorded.roundsWithDeltas.has(round),
         }));
       this.throwIfAborted();
@@ -89,22 +96,15 @@ export class TurnLoop {
         this.completedHistory.push({ role: "assistant", content: output.content });
         return { answer: output.content, stopReason: "model_response" };
       }
-      const observations = await runToolStep({
-        emitter: i.emitter,
-        signal: i.signal,
-        round,
-        calls: output.toolCalls,
-        tools: i.tools,
-        workspaceRoot: i.workspaceRoot,
-        limits: i.limits,
-        resultMaxChars: i.resultMaxChars,
-        recorded: i.recorded,
-      });
+      const tools = await i.orchestrator.runRound(round, output.toolCalls);
       this.throwIfAborted();
       this.completedHistory.push(
         { role: "assistant", content: output.content, tool_calls: output.toolCalls },
-        ...observations,
+        ...tools.observations,
       );
+      const trip = i.guard.afterRound(tools.guard);
+      if (trip) throw new ToolGuardStop(trip);
+      if (tools.final) return { answer: tools.final.answer, stopReason: "final_tool" };
     }
     return { answer: lastContent, stopReason: "max_rounds" };
   }

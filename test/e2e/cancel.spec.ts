@@ -49,18 +49,25 @@ describe("cancel (end to end)", () => {
     expect((await waitForTurn(farm.url, next.turn_id)).status).to.equal("completed");
   });
 
-  it("cancels a turn while a command runs, killing the command", async () => {
+  it("cancels a turn while a command runs, killing its whole process group", async () => {
+    // A background child and a foreground one: both must die with the turn.
+    const marker = `${30 + Math.floor(Math.random() * 1_000) / 1_000}`;
     const accepted = await submit(farm.url, {
-      input: '[[sim tool=execute_command args={"command":"sleep 30"}]] run it',
+      input: `[[sim tool=execute_command args={"command":"sleep ${marker}1 & sleep ${marker}"}]] run it`,
     });
     await waitForEvent(farm.url, accepted.turn_id, "tool_call");
-    await sleep(100);
+    await sleep(300);
+    expect(await running(`sleep ${marker}`)).to.equal(true);
     const reply = await http<TurnView>(farm.url, "POST", `/v1/turns/${accepted.turn_id}/cancel`);
     expect(reply.status).to.equal(200);
     expect(reply.body.status).to.equal("cancelled");
     const events = await allTurnEvents(farm.url, accepted.turn_id);
-    expect(events.filter((e) => e.type === "tool_result")).to.have.length(0);
+    const results = events.filter((e) => e.type === "tool_result");
+    expect(results).to.have.length(1);
+    expect(results[0]?.data).to.include({ ok: false, error: "aborted" });
+    expect((results[0]?.data.meta as { aborted?: boolean } | undefined)?.aborted).to.equal(true);
     expect(events.at(-1)?.data.status).to.equal("cancelled");
+    expect(await running(`sleep ${marker}`)).to.equal(false);
   });
 
   it("cancels a turn queued behind a busy session without disturbing the running one", async () => {
@@ -105,6 +112,12 @@ describe("cancel (end to end)", () => {
     expect(turn.status).to.equal("completed");
   });
 });
+
+/** Whether a process whose command line contains `pattern` is alive (pgrep -f). */
+async function running(pattern: string): Promise<boolean> {
+  const { spawnSync } = await import("node:child_process");
+  return spawnSync("pgrep", ["-f", pattern]).status === 0;
+}
 
 describe("cancel with no worker running (end to end)", () => {
   let farm: TestFarm;

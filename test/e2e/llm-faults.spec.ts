@@ -3,6 +3,7 @@
  * error code — never a hang. (The test config retries twice with ≤ 200 ms waits, idle timeout 1 s.)
  */
 import { expect } from "chai";
+import { endpointBreakerStates } from "../../src/llm/endpoint-breaker.js";
 import { allTurnEvents, submit, waitForTurn } from "../helpers/client.js";
 import { TestFarm } from "../helpers/farm.js";
 
@@ -62,6 +63,21 @@ describe("LLM faults (end to end)", () => {
     expect(retry?.data).to.include({ reason: "timeout", will_retry: true });
   });
 
+  it("a stream cut before the first token → a network retry with backoff, then completed", async () => {
+    const { turn, events } = await run("[[sim fault=cut fault_times=1]] hello");
+    expect(turn.status).to.equal("completed");
+    expect(turn.answer).to.match(/^You asked: hello\./);
+    const retries = events.filter((e) => e.type === "llm_stream_retry");
+    expect(retries).to.have.length(1);
+    expect(retries[0]?.data).to.include({
+      reason: "network",
+      will_retry: true,
+      attempt: 1,
+      reset_output: false,
+    });
+    expect(retries[0]?.data.delay_ms).to.be.within(1, 200);
+  });
+
   it("context length exceeded → failed with context_window_exceeded, not retried", async () => {
     const { turn, events } = await run("[[sim fault=context_overflow]] hello");
     expect(turn.status).to.equal("failed");
@@ -95,5 +111,63 @@ describe("LLM faults (end to end)", () => {
     const result = events.find((e) => e.type === "tool_result");
     expect(result?.data.ok).to.equal(false);
     expect(result?.data.error).to.match(/invalid arguments for read_file: path/);
+  });
+});
+
+describe("LLM endpoint circuit breaker (end to end)", () => {
+  let farm: TestFarm;
+
+  before(async () => {
+    // The simulator model with a breaker that opens after 2 failures in a row, for a minute.
+    farm = await TestFarm.start({
+      models: (simUrl) => ({
+        sim: {
+          baseUrl: simUrl,
+          apiKey: "sim",
+          model: "farm-sim-1",
+          breakerThreshold: 2,
+          breakerHalfOpenAfterMs: 60_000,
+        },
+      }),
+    });
+  });
+  after(async () => {
+    await farm.stop();
+  });
+
+  async function run(input: string) {
+    const accepted = await submit(farm.url, { input });
+    const turn = await waitForTurn(farm.url, accepted.turn_id);
+    const events = await allTurnEvents(farm.url, accepted.turn_id);
+    return { turn, retries: events.filter((e) => e.type === "llm_stream_retry") };
+  }
+
+  it("opens after repeated 500s; the next turn fails fast with llm_unavailable", async () => {
+    const first = await run("[[sim fault=500]] hello");
+    expect(first.turn.status).to.equal("failed");
+    expect(first.turn.error).to.deep.include({ code: "llm_unavailable", retryable: true });
+    expect(first.retries.map((e) => e.data.reason)).to.deep.equal([
+      "provider_error",
+      "provider_error",
+      "circuit_open",
+    ]);
+    const endpoint = farm.sim.url;
+    expect(endpointBreakerStates()).to.deep.include({ endpoint, state: "open" });
+
+    // A healthy request now: the circuit refuses it before it reaches the simulator.
+    const started = Date.now();
+    const second = await run("hello again");
+    expect(second.turn.status).to.equal("failed");
+    expect(second.turn.error).to.deep.include({ code: "llm_unavailable", retryable: true });
+    expect(second.turn.error?.message).to.match(
+      new RegExp(`^model endpoint ${endpoint} is failing; circuit open, next trial in \\d+ ms$`),
+    );
+    expect(second.retries.map((e) => e.data.reason)).to.deep.equal([
+      "circuit_open",
+      "circuit_open",
+      "circuit_open",
+    ]);
+    expect(second.retries.map((e) => e.data.will_retry)).to.deep.equal([true, true, false]);
+    expect(Date.now() - started, "fails fast").to.be.below(5_000);
   });
 });

@@ -45,10 +45,30 @@ describe("events: schema versions", () => {
 
   it("refuses to resume from a tool result of a future version", () => {
     const future = parseEnvelopeLine(
-      envelope(1, "tool_result", { model_round: 1, tool_call_id: "c1", result_v: 2, ok: true }),
+      envelope(1, "tool_result", { model_round: 1, tool_call_id: "c1", result_v: 3, ok: true }),
     );
     expect(() => RecordedTurn.fromEvents("t", [future])).to.throw(
-      /tool_result payload has schema version 2/,
+      /tool_result payload has schema version 3; this build reads version 1, 2/,
     );
+  });
+
+  it("resumes from version 1 and version 2 tool results alike", () => {
+    const v1 = parseEnvelopeLine(
+      envelope(1, "tool_result", { model_round: 1, tool_call_id: "c1", ok: true, data: { a: 1 } }),
+    );
+    const v2 = parseEnvelopeLine(
+      envelope(1, "tool_result", {
+        model_round: 1,
+        tool_call_id: "c2",
+        result_v: 2,
+        ok: true,
+        data: null,
+        preview: "cut view",
+        meta: { truncated: true },
+      }),
+    );
+    const recorded = RecordedTurn.fromEvents("t", [v1, v2]);
+    expect(recorded.toolResult(1, "c1")).to.deep.equal({ ok: true, data: { a: 1 } });
+    expect(recorded.toolResult(1, "c2")?.preview).to.equal("cut view");
   });
 });

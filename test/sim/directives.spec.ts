@@ -19,6 +19,22 @@ describe("sim directives", () => {
     });
   });
 
+  it("reads calls=1..16 and every fault kind, cut included", () => {
+    expect(parseDirectives("[[sim calls=4]]").directives).to.deep.equal({ calls: 4 });
+    expect(parseDirectives("[[sim calls=1]]").directives.calls).to.equal(1);
+    expect(parseDirectives("[[sim calls=16]]").directives.calls).to.equal(16);
+    for (const bad of ["0", "17", "-1", "two", "2.5"]) {
+      expect(parseDirectives(`[[sim calls=${bad}]]`).directives, bad).to.deep.equal({});
+    }
+    for (const fault of ["429", "500", "hang", "cut", "broken_tool_json", "context_overflow"]) {
+      expect(parseDirectives(`[[sim fault=${fault}]]`).directives.fault).to.equal(fault);
+    }
+    expect(parseDirectives("[[sim fault=cut fault_times=1]] hi")).to.deep.equal({
+      directives: { fault: "cut", faultTimes: 1 },
+      text: "hi",
+    });
+  });
+
   it("parses args as a balanced JSON object that may hold spaces, braces and brackets", () => {
     const { directives } = parseDirectives(
       '[[sim tool=echo args={"text": "a } b ]] c", "n": {"deep": [1, 2]}} rounds=1]]',

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { APIConnectionTimeoutError, InternalServerError, RateLimitError } from "openai";
+import { APIConnectionTimeoutError, APIError, InternalServerError, RateLimitError } from "openai";
 import type { ChatCompletionMessageParam } from "openai/resources/chat/completions";
 import type { SimServer } from "../../src/sim/server.js";
 import { client, errorBody, postChat, startSim, TOOLS, user } from "./helpers.js";
@@ -83,6 +83,63 @@ describe("sim faults over HTTP", () => {
       messages: [user("still there?")],
     });
     expect(ok.choices[0]?.finish_reason).to.equal("stop");
+  });
+
+  it("cut: success headers, then the connection drops before any body, until fault_times is spent", async () => {
+    for (const stream of [true, false]) {
+      const request = {
+        model: "m",
+        stream,
+        messages: [user(`cut me ${stream} [[sim fault=cut fault_times=1]]`)],
+      };
+      const cut = await postChat(sim, request);
+      expect(cut.status).to.equal(200);
+      expect(cut.headers.get("content-type")).to.match(
+        stream ? /^text\/event-stream/ : /^application\/json/,
+      );
+      const body = await cut.text().then(
+        (text) => ({ text }),
+        (err: unknown) => ({ err }),
+      );
+      expect(body, `stream=${stream}`).to.have.property("err");
+
+      const retried = await postChat(sim, request);
+      expect(retried.status).to.equal(200);
+      expect(await retried.text()).to.contain(stream ? "data: [DONE]" : "You asked: cut me false.");
+    }
+  });
+
+  it("cut: the openai client sees a connection error on the stream", async () => {
+    const error = await (async () => {
+      const stream = await client(sim).chat.completions.create({
+        model: "m",
+        stream: true,
+        messages: [user("again [[sim fault=cut]]")],
+      });
+      for await (const _chunk of stream) {
+        // No chunk arrives.
+      }
+    })().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).to.be.instanceOf(Error);
+    expect(error).to.not.be.instanceOf(APIError);
+  });
+
+  it("broken_tool_json breaks only the first of several calls", async () => {
+    const reply = await client(sim).chat.completions.create({
+      model: "m",
+      messages: [user("list my files [[sim fault=broken_tool_json calls=3]]")],
+      tools: TOOLS,
+    });
+    const args = (reply.choices[0]?.message.tool_calls ?? []).map((c) =>
+      c.type === "function" ? c.function.arguments : "",
+    );
+    expect(args).to.have.length(3);
+    expect(() => JSON.parse(args[0] ?? "")).to.throw(SyntaxError);
+    expect(JSON.parse(args[1] ?? "")).to.deep.equal({ path: "." });
+    expect(JSON.parse(args[2] ?? "")).to.deep.equal({ path: "." });
   });
 
   it("broken_tool_json cuts the arguments, and the model's retry succeeds", async () => {

@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import { parseDirectives } from "../../src/sim/directives.js";
+import { breakArguments } from "../../src/sim/faults.js";
 import type { SimMessage } from "../../src/sim/request.js";
 import { locateTurn, planReply, type Reply } from "../../src/sim/script.js";
 import { textPieces } from "../../src/sim/tokens.js";
@@ -20,19 +21,41 @@ function plan(messages: SimMessage[], toolNames: ReadonlySet<string> = ALL_TOOLS
   return planReply({ messages, toolNames, directives, userText: text, position });
 }
 
-/** The conversation after the model called `reply`'s tool and the tool answered `result`. */
-function afterTool(messages: SimMessage[], reply: Reply, result: string): SimMessage[] {
-  if (reply.kind !== "tool_call") throw new Error(`expected a tool call, got: ${reply.text}`);
+function calls(reply: Reply) {
+  if (reply.kind !== "tool_calls") throw new Error(`expected tool calls, got: ${reply.text}`);
+  return reply.calls;
+}
+
+/** The conversation after the model called `reply`'s tools and each answered `results[i]`. */
+function afterTools(messages: SimMessage[], reply: Reply, results: string[]): SimMessage[] {
+  const made = calls(reply);
+  if (made.length !== results.length) throw new Error(`${made.length} calls made`);
   return [
     ...messages,
-    msg("assistant", "", { toolCalls: [reply.call] }),
-    msg("tool", result, { toolCallId: reply.call.id }),
+    msg("assistant", "", { toolCalls: made }),
+    ...made.map((call, i) => msg("tool", results[i] ?? "", { toolCallId: call.id })),
   ];
 }
 
+/** The conversation after the model called `reply`'s one tool and the tool answered `result`. */
+function afterTool(messages: SimMessage[], reply: Reply, result: string): SimMessage[] {
+  return afterTools(messages, reply, [result]);
+}
+
+/** The reply with its first call's arguments cut, as the broken_tool_json fault does. */
+function broken(reply: Reply): Reply {
+  const [first, ...rest] = calls(reply);
+  if (!first) throw new Error("no call to break");
+  return {
+    kind: "tool_calls",
+    calls: [{ ...first, arguments: breakArguments(first.arguments) }, ...rest],
+  };
+}
+
 function toolCall(reply: Reply) {
-  if (reply.kind !== "tool_call") throw new Error(`expected a tool call, got: ${reply.text}`);
-  return { name: reply.call.name, args: JSON.parse(reply.call.arguments) };
+  const [call, ...more] = calls(reply);
+  if (!call || more.length > 0) throw new Error(`expected one tool call, got ${1 + more.length}`);
+  return { name: call.name, args: JSON.parse(call.arguments) };
 }
 
 describe("sim script", () => {
@@ -104,7 +127,7 @@ describe("sim script", () => {
     expect(answer.kind === "text" && answer.text).to.contain('Result of list_files: {"ok":true');
   });
 
-  it("retries a failed tool call with valid arguments, but not from round 3 on", () => {
+  it("corrects a call with broken arguments, but not from round 3 on", () => {
     let messages = [msg("user", "list files")];
     const failed = '{"ok":false,"error":"arguments are not valid JSON"}';
     for (let round = 0; round < 3; round++) {
@@ -113,10 +136,17 @@ describe("sim script", () => {
         name: "list_files",
         args: { path: "." },
       });
-      messages = afterTool(messages, reply, failed);
+      messages = afterTool(messages, broken(reply), failed);
     }
     const answer = plan(messages);
     expect(answer.kind === "text" && answer.text).to.contain(`Result of list_files: ${failed}`);
+  });
+
+  it("never repeats a failed call unchanged: it answers with the failure instead", () => {
+    const first = [msg("user", '[[sim tool=read_file args={"path": 42}]] read it')];
+    const failed = '{"ok":false,"error":"invalid arguments for read_file: path"}';
+    const answer = plan(afterTool(first, plan(first), failed));
+    expect(answer.kind === "text" && answer.text).to.contain(`Result of read_file: ${failed}`);
   });
 
   it("gives every round its own deterministic call id", () => {
@@ -124,9 +154,49 @@ describe("sim script", () => {
     const r0 = plan(first);
     const r1 = plan(afterTool(first, r0, '{"ok":true}'));
     expect(plan(first)).to.deep.equal(r0);
-    expect(r0.kind === "tool_call" && r0.call.id).to.match(/^call_[0-9a-f]{24}$/);
-    expect(r1.kind === "tool_call" && r1.call.id).to.not.equal(
-      r0.kind === "tool_call" && r0.call.id,
-    );
+    expect(calls(r0)[0]?.id).to.match(/^call_[0-9a-f]{24}$/);
+    expect(calls(r1)[0]?.id).to.not.equal(calls(r0)[0]?.id);
+  });
+
+  it("makes calls=N calls of the tool per round, with distinct ids and the same arguments", () => {
+    const first = [msg("user", 'go [[sim tool=echo args={"text": "x"} calls=3 rounds=2]]')];
+    const r0 = plan(first);
+    expect(plan(first)).to.deep.equal(r0);
+    const made = calls(r0);
+    expect(made.map((c) => c.name)).to.deep.equal(["echo", "echo", "echo"]);
+    expect(made.map((c) => JSON.parse(c.arguments))).to.deep.equal([
+      { text: "x" },
+      { text: "x" },
+      { text: "x" },
+    ]);
+    expect(new Set(made.map((c) => c.id)).size).to.equal(3);
+    for (const call of made) expect(call.id).to.match(/^call_[0-9a-f]{24}$/);
+
+    const second = afterTools(first, r0, ['{"ok":true,"data":"a"}', "b", "c"]);
+    const r1 = plan(second);
+    expect(calls(r1)).to.have.length(3);
+    const ids = new Set([...made, ...calls(r1)].map((c) => c.id));
+    expect(ids.size, "ids differ across rounds").to.equal(6);
+
+    const answer = plan(afterTools(second, r1, ["r1", "r2", "r3"]));
+    if (answer.kind !== "text") throw new Error("expected the answer");
+    expect(answer.text).to.match(/^Result of echo: r1\nResult of echo: r2\nResult of echo: r3 /);
+  });
+
+  it("makes one call with calls=1, as without the directive", () => {
+    const withOne = plan([msg("user", "list files [[sim calls=1]]")]);
+    const without = plan([msg("user", "list files")]);
+    expect(calls(withOne)).to.have.length(1);
+    expect(calls(withOne)[0]?.name).to.equal(calls(without)[0]?.name);
+  });
+
+  it("calls again only the calls of a round that failed", () => {
+    const first = [msg("user", "list files [[sim calls=3]]")];
+    const failed = '{"ok":false,"error":"arguments are not valid JSON"}';
+    const r0 = broken(plan(first));
+    const r1 = plan(afterTools(first, r0, [failed, '{"ok":true,"data":[]}', '{"ok":true}']));
+    expect(toolCall(r1)).to.deep.equal({ name: "list_files", args: { path: "." } });
+    const answer = plan(afterTool(afterTools(first, r0, [failed, "x", "y"]), r1, '{"ok":true}'));
+    expect(answer.kind === "text" && answer.text).to.match(/^Result of list_files: \{"ok":true\}/);
   });
 });

@@ -184,6 +184,67 @@ describe("sim server", () => {
       expect(final.choices[0]?.message.content).to.contain('["round2"]');
     });
 
+    it("makes calls=N tool calls in one round, then answers with every result", async () => {
+      const messages: ChatCompletionMessageParam[] = [
+        user('fan out [[sim tool=read_file args={"path": "a.md"} calls=3]]'),
+      ];
+      const first = await openai.chat.completions.create({ model: "m", messages, tools: TOOLS });
+      const calls = first.choices[0]?.message.tool_calls ?? [];
+      expect(first.choices[0]?.finish_reason).to.equal("tool_calls");
+      expect(calls).to.have.length(3);
+      const fns = calls.map((c) => {
+        if (c.type !== "function") throw new Error("expected function calls");
+        return c;
+      });
+      expect(new Set(fns.map((c) => c.id)).size).to.equal(3);
+      for (const call of fns) {
+        expect(call.id).to.match(/^call_[0-9a-f]{24}$/);
+        expect(call.function.name).to.equal("read_file");
+        expect(JSON.parse(call.function.arguments)).to.deep.equal({ path: "a.md" });
+      }
+
+      const stream = await openai.chat.completions.create({
+        model: "m",
+        messages,
+        tools: TOOLS,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      const byIndex = new Map<number, { id?: string; name: string; args: string }>();
+      let usage: OpenAI.CompletionUsage | null | undefined;
+      for await (const chunk of stream) {
+        usage ??= chunk.usage;
+        for (const part of chunk.choices[0]?.delta.tool_calls ?? []) {
+          const call = byIndex.get(part.index) ?? { name: "", args: "" };
+          if (part.id) {
+            expect(call.id, "one opening per call").to.equal(undefined);
+            call.id = part.id;
+          }
+          call.name += part.function?.name ?? "";
+          call.args += part.function?.arguments ?? "";
+          byIndex.set(part.index, call);
+        }
+      }
+      expect([...byIndex.keys()]).to.deep.equal([0, 1, 2]);
+      expect([...byIndex.values()]).to.deep.equal(
+        fns.map((c) => ({ id: c.id, name: "read_file", args: c.function.arguments })),
+      );
+      expect(usage?.completion_tokens).to.equal(first.usage?.completion_tokens);
+
+      messages.push(
+        first.choices[0]?.message as ChatCompletionMessageParam,
+        ...fns.map((c, i) => ({
+          role: "tool" as const,
+          tool_call_id: c.id,
+          content: `{"ok":true,"data":"part ${i}"}`,
+        })),
+      );
+      const answer = await openai.chat.completions.create({ model: "m", messages, tools: TOOLS });
+      expect(answer.choices[0]?.finish_reason).to.equal("stop");
+      const text = answer.choices[0]?.message.content ?? "";
+      for (let i = 0; i < 3; i++) expect(text).to.contain(`{"ok":true,"data":"part ${i}"}`);
+    });
+
     it("explains instead of calling a tool that was not offered", async () => {
       const reply = await openai.chat.completions.create({
         model: "m",

@@ -7,6 +7,8 @@
  * - the child sees a minimal environment (no farm secrets): PATH, HOME = the workspace,
  *   LANG=C.UTF-8 and TMPDIR = `<workspace>/.tmp`;
  * - each output stream is capped at `limits.commandOutputMaxBytes` (head and tail kept);
+ * - output also goes live to `ctx.onOutput` chunk by chunk, uncapped and in arrival order per
+ *   stream, decoded so that a character split across two chunks is passed on whole;
  * - the promise settles only once the shell has been reaped and both pipes are closed, with the
  *   timer and the abort listener removed.
  *
@@ -17,10 +19,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import path from "node:path";
+import type { Readable } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
 import { z } from "zod";
+import type { OutputStream, Tool, ToolContext, ToolOutput } from "../tool.js";
 import { CappedOutput } from "./capped-output.js";
 import { ABORTED_ERROR, failure } from "./result.js";
-import type { Tool, ToolContext, ToolOutput } from "../tool.js";
 
 const MAX_COMMAND_CHARS = 10_000;
 const MIN_TIMEOUT_MS = 1_000;
@@ -76,6 +80,29 @@ function exitCode(code: number | null, signal: NodeJS.Signals | null): number {
   return SIGNAL_EXIT_BASE + (signal ? osConstants.signals[signal] : 0);
 }
 
+/**
+ * Feeds one pipe into its capped buffer and, live, to `ctx.onOutput`. Returns the flush for the
+ * end of the stream (the bytes of a character the stream ended in the middle of).
+ */
+function collect(
+  pipe: Readable | null,
+  stream: OutputStream,
+  capped: CappedOutput,
+  ctx: ToolContext,
+): () => void {
+  const decoder = new StringDecoder("utf8");
+  pipe?.on("data", (chunk: Buffer) => {
+    capped.write(chunk);
+    if (!ctx.onOutput) return;
+    const text = decoder.write(chunk);
+    if (text !== "") ctx.onOutput(stream, text);
+  });
+  return () => {
+    const rest = decoder.end();
+    if (rest !== "") ctx.onOutput?.(stream, rest);
+  };
+}
+
 function run(command: string, timeoutMs: number, ctx: ToolContext): Promise<ToolOutput> {
   // Checked again here: the signal may have fired while the temp folder was being created, and
   // an abort listener added after the fact would never run.
@@ -96,13 +123,16 @@ function run(command: string, timeoutMs: number, ctx: ToolContext): Promise<Tool
       },
     });
   } catch (err) {
-    // Synchronous refusals, e.g. a NUL byte in the command.
+    // Synchronous refusals, e.g. a NUL byte in the command. Not transient (a spawn failure
+    // recurs with the same command), so `failure`'s default applies.
     return Promise.resolve(failure(`could not start the command: ${(err as Error).message}`));
   }
   const stdout = new CappedOutput(ctx.limits.commandOutputMaxBytes);
   const stderr = new CappedOutput(ctx.limits.commandOutputMaxBytes);
-  child.stdout?.on("data", (chunk: Buffer) => stdout.write(chunk));
-  child.stderr?.on("data", (chunk: Buffer) => stderr.write(chunk));
+  const flushLive = [
+    collect(child.stdout, "stdout", stdout, ctx),
+    collect(child.stderr, "stderr", stderr, ctx),
+  ];
 
   return new Promise((resolve) => {
     let timedOut = false;
@@ -141,6 +171,7 @@ function run(command: string, timeoutMs: number, ctx: ToolContext): Promise<Tool
     child.once("close", (code, signal) => {
       stopWatching();
       clearTimeout(drainTimer);
+      for (const flush of flushLive) flush();
       const result: CommandResult = {
         exit_code: exitCode(code, signal),
         stdout: stdout.text(),

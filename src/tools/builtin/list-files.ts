@@ -12,8 +12,8 @@ import type { Dirent } from "node:fs";
 import { lstat, readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import { ABORTED_ERROR, failure, failureFrom } from "./result.js";
 import type { Tool } from "../tool.js";
+import { ABORTED_ERROR, failure, failureFrom } from "./result.js";
 import { resolveInWorkspace, toWorkspacePath } from "./workspace.js";
 
 export const LIST_FILES_MAX_ENTRIES = 500;

@@ -13,8 +13,8 @@
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { z } from "zod";
-import { ABORTED_ERROR, failure, failureFrom } from "./result.js";
 import type { Tool } from "../tool.js";
+import { ABORTED_ERROR, failure, failureFrom } from "./result.js";
 import { trimPartialEnd } from "./utf8.js";
 import { resolveInWorkspace, toWorkspacePath } from "./workspace.js";
 

@@ -22,8 +22,8 @@ import {
 } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
-import { ABORTED_ERROR, failure, failureFrom } from "./result.js";
 import type { Tool } from "../tool.js";
+import { ABORTED_ERROR, failure, failureFrom } from "./result.js";
 import { resolveInWorkspace, toWorkspacePath } from "./workspace.js";
 
 const TEMP_SUFFIX_BYTES = 6;

@@ -1,5 +1,18 @@
 import { expect } from "chai";
-import { BUILTIN_TOOLS, toolSpecs } from "../../../src/tools/builtin/index.js";
+import { BuiltinToolSource } from "../../../src/tools/builtin/builtin-source.js";
+import { BUILTIN_TOOLS } from "../../../src/tools/builtin/index.js";
+import { ToolRegistry } from "../../../src/tools/registry.js";
+
+/** The specs the model is shown for every built-in, built the way a worker builds them. */
+function builtinSpecs(registry = registryOfBuiltins()) {
+  return registry.toolSet(null).specs;
+}
+
+function registryOfBuiltins(): ToolRegistry {
+  const registry = new ToolRegistry();
+  registry.add(new BuiltinToolSource(BUILTIN_TOOLS));
+  return registry;
+}
 
 interface JsonSchemaObject {
   type: string;
@@ -9,24 +22,24 @@ interface JsonSchemaObject {
 }
 
 describe("tools/builtin", () => {
-  it("lists the four tools in order and finds them by name", () => {
-    expect(BUILTIN_TOOLS.map((t) => t.name)).to.deep.equal([
-      "list_files",
-      "read_file",
-      "write_file",
-      "execute_command",
-    ]);
-    expect(BUILTIN_TOOLS.map((t) => t.kind)).to.deep.equal([
-      "read_only",
-      "read_only",
-      "mutating",
-      "mutating",
-    ]);
+  it("lists the tools in order with their kinds and families", () => {
+    expect(BUILTIN_TOOLS.map((t) => [t.name, t.kind, t.family, t.policy.idempotent])).to.deep.equal(
+      [
+        ["list_files", "read_only", "fs", true],
+        ["read_file", "read_only", "fs", true],
+        ["search_content", "read_only", "fs", true],
+        ["write_file", "mutating", "fs", true],
+        ["apply_patch", "mutating", "fs", false],
+        ["execute_command", "mutating", "exec", false],
+        ["web_fetch", "read_only", "web", true],
+        ["final_response", "terminal", "control", true],
+      ],
+    );
   });
 
   it("produces OpenAI function specs with JSON-schema parameters", () => {
-    const specs = toolSpecs(BUILTIN_TOOLS);
-    expect(specs).to.have.length(4);
+    const specs = builtinSpecs();
+    expect(specs).to.have.length(BUILTIN_TOOLS.length);
     for (const [i, spec] of specs.entries()) {
       const tool = BUILTIN_TOOLS[i];
       expect(spec.type).to.equal("function");
@@ -46,7 +59,7 @@ describe("tools/builtin", () => {
 
   it("describes each tool's fields, types and required set (input side: defaults optional)", () => {
     const byName = Object.fromEntries(
-      toolSpecs(BUILTIN_TOOLS).map((s) => [
+      builtinSpecs().map((s) => [
         s.function.name,
         s.function.parameters as unknown as JsonSchemaObject,
       ]),
@@ -79,16 +92,53 @@ describe("tools/builtin", () => {
       fields: { command: "string", timeout_ms: "integer" },
       required: ["command"],
     });
+    expect(shape("search_content")).to.deep.equal({
+      fields: {
+        query: "string",
+        path: "string",
+        regex: "boolean",
+        case_sensitive: "boolean",
+        file_pattern: "string",
+        max_results: "integer",
+        context_lines: "integer",
+      },
+      required: ["query"],
+    });
+    expect(shape("apply_patch")).to.deep.equal({
+      fields: { patch: "string" },
+      required: ["patch"],
+    });
+    expect(shape("web_fetch")).to.deep.equal({
+      fields: { url: "string", max_bytes: "integer", timeout_ms: "integer" },
+      required: ["url"],
+    });
+    expect(shape("final_response")).to.deep.equal({
+      fields: { content: "string" },
+      required: ["content"],
+    });
     expect(byName.execute_command?.properties.command).to.include({
       minLength: 1,
       maxLength: 10_000,
     });
   });
 
-  it("computes each spec once and reuses it", () => {
-    const first = toolSpecs(BUILTIN_TOOLS);
-    const second = toolSpecs(BUILTIN_TOOLS);
-    for (const [i, spec] of first.entries()) expect(second[i]).to.equal(spec);
-    expect(toolSpecs([BUILTIN_TOOLS[3] as (typeof BUILTIN_TOOLS)[number]])[0]).to.equal(first[3]);
+  it("computes each spec once and reuses it, for any selection", () => {
+    const registry = registryOfBuiltins();
+    const first = builtinSpecs(registry);
+    const second = builtinSpecs(registry);
+    expect(second).to.equal(first);
+    expect(registry.toolSet(["execute_command"]).specs[0]).to.equal(first[5]);
+  });
+
+  it("selects the named tools, leaving out unknown names; normalize orders them as registered", () => {
+    const registry = registryOfBuiltins();
+    expect([...registry.toolSet(["web_fetch", "read_file", "nope"]).byName.keys()]).to.deep.equal([
+      "web_fetch",
+      "read_file",
+    ]);
+    expect(registry.normalize(["web_fetch", "read_file", "nope"])).to.deep.equal({
+      names: ["read_file", "web_fetch"],
+      unknown: ["nope"],
+    });
   });
 });

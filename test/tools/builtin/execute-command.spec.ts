@@ -3,7 +3,10 @@ import { access, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
-import { type CommandResult, executeCommandTool } from "../../../src/tools/builtin/execute-command.js";
+import {
+  type CommandResult,
+  executeCommandTool,
+} from "../../../src/tools/builtin/execute-command.js";
 import type { ToolContext, ToolLimits } from "../../../src/tools/tool.js";
 import { contextFor, makeWorkspace, runTool, type TempWorkspace } from "./helpers.js";
 
@@ -50,6 +53,31 @@ describe("tools/execute_command", function () {
       aborted: false,
     });
     expect(data.duration_ms).to.be.a("number").and.to.be.at.least(0);
+  });
+
+  it("streams output to onOutput as it arrives, in order, without splitting characters", async () => {
+    const received: [string, string][] = [];
+    const ctx: ToolContext = {
+      ...contextFor(ws.root),
+      onOutput: (stream, text) => received.push([stream, text]),
+    };
+    // "é" is written one byte at a time (0xc3, then 0xa9) so it spans two chunks.
+    const out = await exec(
+      {
+        command:
+          "echo one; sleep 0.2; echo oops >&2; sleep 0.2; printf '\\303'; sleep 0.2; printf '\\251 two\\n'",
+      },
+      ctx,
+    );
+    expect(out.ok).to.equal(true);
+    expect((out.data as CommandResult).stdout).to.equal("one\né two\n");
+    expect(received.filter(([s]) => s === "stderr")).to.deep.equal([["stderr", "oops\n"]]);
+    const stdoutChunks = received.filter(([s]) => s === "stdout").map(([, t]) => t);
+    expect(stdoutChunks.join("")).to.equal("one\né two\n");
+    expect(stdoutChunks.join("")).to.not.include("\uFFFD");
+    expect(stdoutChunks[0]).to.equal("one\n");
+    // Arrival order across streams: stdout's first line, then stderr, then the rest of stdout.
+    expect(received.map(([s]) => s)).to.deep.equal(["stdout", "stderr", "stdout"]);
   });
 
   it("reports a non-zero exit code and stderr", async () => {

@@ -4,8 +4,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { Tool, ToolContext, ToolLimits, ToolOutput } from "../../../src/tools/tool.js";
 import { ensureWorkspace } from "../../../src/tools/builtin/workspace.js";
+import type { Tool, ToolContext, ToolLimits, ToolOutput } from "../../../src/tools/tool.js";
 
 export const TEST_LIMITS: ToolLimits = {
   commandTimeoutMs: 10_000,
