@@ -74,7 +74,7 @@ export class ToolBench {
     const orchestrator = new ToolOrchestrator({
       emitter,
       signal: new AbortController().signal,
-      recordsAborts: () => false,
+      abortKind: () => null,
       tools: { byName: new Map(tools.map((t) => [t.name, t])), specs: [] },
       explainMissing: (name) => ({ error: `unknown tool ${name}`, invalid: true }),
       policies,

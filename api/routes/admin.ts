@@ -8,6 +8,7 @@ import { FarmError } from "../../src/contract/errors.js";
 import { queueOverview } from "../../src/scheduler/queue-overview.js";
 import type { ApiContext } from "../context.js";
 import { registerBucketRoutes } from "./admin-buckets.js";
+import { registerToolAdminRoutes } from "./tools.js";
 
 const BUSIEST_USERS = 10;
 const LOOPBACK = new Set(["127.0.0.1", "::1", "::ffff:127.0.0.1"]);
@@ -38,6 +39,7 @@ export function adminRoutes(ctx: ApiContext): Router {
   });
 
   registerBucketRoutes(router, ctx);
+  registerToolAdminRoutes(router, ctx);
   return router;
 }
 

@@ -1,9 +1,10 @@
 /**
  * /v1/tools: the tool catalogue — every tool a turn can ask for, with its schema and whether it
- * can be called now (a source failing its health checks is reported unavailable).
+ * can be called now (a source failing its health checks is reported unavailable) — and the
+ * operators' explicit refresh (every worker lists its MCP servers' tools again).
  */
 import { Router } from "express";
-import type { ToolList } from "../../src/contract/tools.js";
+import type { ToolList, ToolRefreshAccepted } from "../../src/contract/tools.js";
 import type { ApiContext } from "../context.js";
 
 export function toolRoutes(ctx: ApiContext): Router {
@@ -24,4 +25,13 @@ export function toolRoutes(ctx: ApiContext): Router {
     res.json(body);
   });
   return router;
+}
+
+/** Registered inside the admin router, behind its guard. */
+export function registerToolAdminRoutes(router: Router, ctx: ApiContext): void {
+  router.post("/v1/admin/tools/refresh", async (_req, res) => {
+    const workers = await ctx.redis.publish(ctx.keys.toolRefreshChannel, "refresh");
+    const body: ToolRefreshAccepted = { workers_notified: workers };
+    res.status(202).json(body);
+  });
 }

@@ -73,8 +73,13 @@ function mergeFile(raw: Record<string, unknown>, provenance: Provenance, file: s
   for (const [key, value] of Object.entries(content)) {
     const setting = ENV_SETTINGS.find((s) => s.env === key);
     if (setting) {
-      // A file may also use the environment names; the real environment still wins.
-      setPath(raw, setting.path, String(value));
+      // A file may also use the environment names; the real environment still wins. A JSON
+      // setting may be written as the object itself or as its JSON text.
+      setPath(
+        raw,
+        setting.path,
+        setting.json ? jsonValue(value, `${label}: ${key}`) : String(value),
+      );
       provenance.set(setting.path.join("."), `${label}: ${key}`);
     } else {
       raw[key] = value;
@@ -93,15 +98,7 @@ function recordProvenance(provenance: Provenance, at: string[], value: unknown, 
 function applyEnv(raw: Record<string, unknown>, provenance: Provenance, s: EnvSetting, env: Env) {
   const value = env[s.env];
   if (value === undefined || value.trim() === "") return;
-  let parsed: unknown = value.trim();
-  if (s.json) {
-    try {
-      parsed = JSON.parse(value);
-    } catch (err) {
-      // The text may hold secrets (MCP headers, env): report the place, not the content.
-      throw new ConfigError([`${s.env}: not valid JSON${where(err)}`]);
-    }
-  }
+  const parsed = s.json ? jsonValue(value, s.env) : value.trim();
   setPath(raw, s.path, parsed);
   if (s.json) recordProvenance(provenance, s.path, parsed, s.env);
   provenance.set(s.path.join("."), s.env);
@@ -122,6 +119,17 @@ function applyRealModel(raw: Record<string, unknown>, provenance: Provenance) {
   const turn = raw.turn as Record<string, unknown> | undefined;
   if (models?.[REAL_MODEL_NAME]?.baseUrl !== undefined && turn?.defaultModel === undefined) {
     setPath(raw, ["turn", "defaultModel"], REAL_MODEL_NAME);
+  }
+}
+
+/** A JSON setting's value: an object as is, text parsed. */
+function jsonValue(value: unknown, label: string): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value);
+  } catch (err) {
+    // The text may hold secrets (MCP headers, env): report the place, not the content.
+    throw new ConfigError([`${label}: not valid JSON${where(err)}`]);
   }
 }
 

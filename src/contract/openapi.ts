@@ -6,7 +6,7 @@ import { z } from "zod";
 import { QueueOverviewSchema } from "./admin.js";
 import { BucketListSchema, BucketParamsSchema, BucketViewSchema } from "./buckets.js";
 import { ErrorEnvelopeSchema } from "./errors.js";
-import { ToolListSchema } from "./tools.js";
+import { ToolListSchema, ToolRefreshAcceptedSchema } from "./tools.js";
 import {
   EventPageQuerySchema,
   EventPageSchema,
@@ -149,6 +149,12 @@ function buildDocument() {
     path: "/v1/tools",
     summary: "The tool catalogue: every tool a turn can use, its schema and availability",
     responses: { 200: json(ToolListSchema, "built-in tools and the tools of every MCP server") },
+  });
+  registry.registerPath({
+    method: "post",
+    path: "/v1/admin/tools/refresh",
+    summary: "Ask every worker to list its MCP servers' tools again now",
+    responses: { 202: json(ToolRefreshAcceptedSchema, "the request went out"), ...adminErrors },
   });
   registry.registerPath({
     method: "get",

@@ -40,3 +40,14 @@ export const ToolListSchema = z
   })
   .meta({ id: "ToolList" });
 export type ToolList = z.infer<typeof ToolListSchema>;
+
+export const ToolRefreshAcceptedSchema = z
+  .object({
+    workers_notified: z
+      .number()
+      .int()
+      .min(0)
+      .describe("workers that got the request; each lists its tool sources again now"),
+  })
+  .meta({ id: "ToolRefreshAccepted" });
+export type ToolRefreshAccepted = z.infer<typeof ToolRefreshAcceptedSchema>;

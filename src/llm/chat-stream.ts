@@ -203,9 +203,17 @@ class StreamAssembly {
   }
 
   result(): ChatResult {
+    const seen = new Set<string>();
     const toolCalls = this.calls
       .filter((c) => c !== undefined && c.name !== "")
-      .map((c, i) => ({ id: c.id || `call_missing_${i}`, name: c.name, arguments: c.arguments }));
+      .map((c, i) => {
+        // Events, results and resume are keyed by call id: a missing or repeated id (some
+        // providers send `call_0` twice) gets one of its own.
+        let id = c.id || `call_missing_${i}`;
+        if (seen.has(id)) id = `${id}_${i}`;
+        seen.add(id);
+        return { id, name: c.name, arguments: c.arguments };
+      });
     if (
       this.chunks === 0 ||
       (this.content === "" && toolCalls.length === 0 && !this.finishReason)

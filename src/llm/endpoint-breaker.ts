@@ -30,6 +30,18 @@ import { LlmError } from "./llm-error.js";
 
 export type BreakerState = "closed" | "open" | "half_open";
 
+/** A cockatiel breaker's state in the farm's terms (isolated counts as open). */
+export function breakerStateOf(policy: CircuitBreakerPolicy): BreakerState {
+  switch (policy.state) {
+    case CircuitState.Closed:
+      return "closed";
+    case CircuitState.HalfOpen:
+      return "half_open";
+    default:
+      return "open";
+  }
+}
+
 export interface EndpointBreakerState {
   /** Origin and path of the endpoint, e.g. `https://api.openai.com/v1` (no credentials). */
   endpoint: string;
@@ -84,14 +96,7 @@ export class EndpointBreaker {
 
   /** An open circuit reads "open" until the next call after `halfOpenAfterMs` starts the trial. */
   get state(): BreakerState {
-    switch (this.policy.state) {
-      case CircuitState.Closed:
-        return "closed";
-      case CircuitState.HalfOpen:
-        return "half_open";
-      default:
-        return "open";
-    }
+    return breakerStateOf(this.policy);
   }
 
   /** The error a call started now fails with at once, or null if it would be let through. */

@@ -30,6 +30,8 @@ export interface RedisKeys {
   cancelChannel: string;
   /** Hash worker id → the tool catalogue that worker serves (MCP tools and their health). */
   toolCatalog: string;
+  /** Pub/sub channel asking every worker to list its tool sources again now. */
+  toolRefreshChannel: string;
   /**
    * The fair scheduler's key prefix. Its Lua builds per-user keys from it (`<fair>q:<user>`,
    * `<fair>run:<user>`…; see src/scheduler/fair-lua.ts), so they are not listed here one by one.
@@ -64,6 +66,7 @@ export function redisKeys(prefix: string): RedisKeys {
     persistStream: `${prefix}:events`,
     cancelChannel: `${prefix}:cancel`,
     toolCatalog: `${prefix}:tools:catalog`,
+    toolRefreshChannel: `${prefix}:tools:refresh`,
     fairPrefix: `${prefix}:fair:`,
     sessionPrefix: `${prefix}:s:`,
     turnQueueJob: `${turnQueue}:`,

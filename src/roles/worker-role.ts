@@ -46,7 +46,7 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
   const leases = new SessionLeases(foundation.redis, keys, config.worker.sessionLeaseTtlMs);
   const clients = new ModelClients(config.models);
   const scheduler = buildScheduler(foundation);
-  const tools = await startWorkerTools(config, foundation.redis, keys, logger);
+  const tools = await startWorkerTools(config, foundation.redis, subscriber, keys, logger);
   const services: TurnServices = {
     ...foundation,
     leases,

@@ -8,8 +8,8 @@
  * - tools of an unavailable source are withheld from prompts (`toolSet`) until it recovers, but
  *   stay in `catalog()` marked unavailable, and `lookup` still finds them so a call to one gets
  *   a clear "temporarily unavailable" result;
- * - a tool set is computed once per (selection, registry version) and reused: it goes out with
- *   every model call. Any change of a source's tools or health bumps the version.
+ * - a tool set is computed once per selection and reused (it goes out with every model call)
+ *   until a source's tools or health change.
  */
 import type { ToolView } from "../contract/tools.js";
 import type { ToolSpec } from "../llm/chat-stream.js";
@@ -39,7 +39,6 @@ export class ToolRegistry {
   private cache = new Map<string, ToolSet>();
   private healthTimer: NodeJS.Timeout | null = null;
   private checking = false;
-  private version = 0;
 
   constructor(private readonly logger?: Logger) {}
 
@@ -170,11 +169,6 @@ export class ToolRegistry {
     return this.sources.map((s) => ({ id: s.id, tools: s.tools().length, ...s.health() }));
   }
 
-  /** Bumped on every change; lets callers tell whether what they cached is stale. */
-  get revision(): number {
-    return this.version;
-  }
-
   private rebuild(): void {
     const entries = new Map<string, ToolEntry>();
     for (const source of this.sources) {
@@ -193,7 +187,6 @@ export class ToolRegistry {
     }
     this.entries = entries;
     this.cache = new Map();
-    this.version++;
     for (const listener of this.changeListeners) listener();
   }
 

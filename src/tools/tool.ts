@@ -54,6 +54,11 @@ export interface ToolOutput {
    * against a source's circuit breaker.
    */
   transient?: boolean;
+  /**
+   * The failure is a remote party's (a web site's 5xx), not the tool source's: a transient one
+   * is retried, but it does not count against the source's circuit breaker.
+   */
+  remote?: boolean;
 }
 
 /** How the orchestrator runs a tool's calls. */

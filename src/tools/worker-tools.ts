@@ -25,9 +25,14 @@ export interface WorkerTools {
   close(): Promise<void>;
 }
 
+/**
+ * `subscriber` is a connection in subscriber mode shared with other listeners: it gets the
+ * operators' refresh requests (`POST /v1/admin/tools/refresh`).
+ */
 export async function startWorkerTools(
   config: FarmConfig,
   redis: Redis,
+  subscriber: Redis,
   keys: RedisKeys,
   logger: Logger,
 ): Promise<WorkerTools> {
@@ -43,12 +48,25 @@ export async function startWorkerTools(
   });
   const workerId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const publisher = new CatalogPublisher(redis, keys, registry, workerId, logger);
-  void registry.start().then(() => registry.startHealthChecks(config.tools.healthCheckIntervalMs));
+  let closed = false;
+  void registry.start().then(() => {
+    if (!closed) registry.startHealthChecks(config.tools.healthCheckIntervalMs);
+  });
+  const onRefresh = (channel: string) => {
+    if (channel !== keys.toolRefreshChannel || closed) return;
+    logger.info("tool sources refresh requested");
+    void registry.refresh();
+  };
+  subscriber.on("message", onRefresh);
+  await subscriber.subscribe(keys.toolRefreshChannel);
   await publisher.start();
   return {
     registry,
     policies,
     async close() {
+      closed = true;
+      subscriber.off("message", onRefresh);
+      await subscriber.unsubscribe(keys.toolRefreshChannel).catch(() => undefined);
       await publisher.stop();
       await registry.close();
     },

@@ -233,7 +233,8 @@ export class TurnJobRunner {
     const orchestrator = new ToolOrchestrator({
       emitter,
       signal: abort.signal,
-      recordsAborts: () => abort.reason === "cancel",
+      abortKind: () =>
+        abort.reason === "cancel" ? "cancel" : abort.reason === "shutdown" ? "hand_back" : null,
       tools: toolSet,
       explainMissing: (name) => explainMissingTool(this.services.tools, toolSet, name),
       policies: this.services.toolPolicies,

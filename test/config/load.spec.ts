@@ -176,6 +176,43 @@ describe("loadConfig", () => {
     });
   });
 
+  describe("MCP_SERVERS", () => {
+    it("configures MCP servers from JSON, with their defaults", () => {
+      const config = loadConfig({
+        MCP_SERVERS: JSON.stringify({
+          files: { transport: "stdio", command: "npx", args: ["-y", "server"] },
+          search: { transport: "http", url: "https://mcp.example.com/mcp", parallelSafe: true },
+        }),
+      });
+      expect(config.tools.mcpServers.files).to.include({
+        transport: "stdio",
+        command: "npx",
+        enabled: true,
+        callTimeoutMs: 120_000,
+      });
+      expect(config.tools.mcpServers.search).to.include({ transport: "http", parallelSafe: true });
+    });
+
+    it("refuses text that is not JSON without echoing it (it may hold secrets)", () => {
+      expect(() => loadConfig({ MCP_SERVERS: '{"x": {"headers": {"Authorization": "Bearer sk-1' }))
+        .to.throw(ConfigError)
+        .with.property("message")
+        .that.matches(/MCP_SERVERS: not valid JSON/)
+        .and.not.contains("sk-1");
+    });
+
+    it("names the server and the field of an invalid server", () => {
+      expect(() =>
+        loadConfig({ MCP_SERVERS: JSON.stringify({ files: { transport: "stdio" } }) }),
+      ).to.throw(/MCP_SERVERS: tools\.mcpServers\.files.*command/);
+      expect(() =>
+        loadConfig({
+          MCP_SERVERS: JSON.stringify({ "bad name!": { transport: "stdio", command: "x" } }),
+        }),
+      ).to.throw(/MCP_SERVERS: tools\.mcpServers\.bad name!: Invalid key/);
+    });
+  });
+
   describe("models", () => {
     it("LLM_BASE_URL without LLM_MODEL is an error naming LLM_MODEL", () => {
       const err = configError({ LLM_BASE_URL: "https://api.example.com/v1" });
@@ -291,6 +328,32 @@ describe("loadConfig", () => {
       expect(config.api.port).to.equal(9003);
       expect(config.log.level).to.equal("debug");
       expect(config.redis.prefix).to.equal("from-file");
+    });
+
+    it("reads MCP servers nested, or under MCP_SERVERS as an object or as JSON text", async () => {
+      const server = { transport: "stdio", command: "mcp-server", args: ["--x"] };
+      const nested = await file(
+        "mcp.yaml",
+        `tools:\n  mcpServers:\n    fs:\n      transport: stdio\n      command: mcp-server\n`,
+      );
+      expect(loadConfig({ FARM_CONFIG: nested }).tools.mcpServers.fs).to.include({
+        transport: "stdio",
+        command: "mcp-server",
+      });
+      const asObject = await file(
+        "mcp-object.json",
+        JSON.stringify({ MCP_SERVERS: { fs: server } }),
+      );
+      expect(loadConfig({ FARM_CONFIG: asObject }).tools.mcpServers.fs).to.deep.include({
+        args: ["--x"],
+      });
+      const asText = await file(
+        "mcp-text.json",
+        JSON.stringify({ MCP_SERVERS: JSON.stringify({ fs: server }) }),
+      );
+      expect(loadConfig({ FARM_CONFIG: asText }).tools.mcpServers.fs).to.include({
+        command: "mcp-server",
+      });
     });
 
     it("names `<file>: a.b.c` for an invalid nested value", async () => {

@@ -57,6 +57,16 @@ describe("tools (end to end)", () => {
     expect(body.workers).to.equal(1);
   });
 
+  it("asks every worker to refresh its tool sources", async () => {
+    const reply = await http<{ workers_notified: number }>(
+      farm.url,
+      "POST",
+      "/v1/admin/tools/refresh",
+    );
+    expect(reply.status).to.equal(202);
+    expect(reply.body.workers_notified).to.equal(1);
+  });
+
   it("calls an MCP tool the turn named by its display name", async () => {
     const accepted = await submit(farm.url, {
       input: '[[sim tool=everything__echo args={"message":"hello mcp"}]] echo it',

@@ -11,8 +11,11 @@
  * - one deadline (the clamped `timeout_ms`) bounds the whole call, redirects and body included,
  *   and `ctx.signal` aborts it; the connection pool is private to the call and destroyed after it;
  * - at most `max_bytes` of (decompressed) body are read; the rest is never downloaded;
- * - a non-2xx status is ok:false with the response in `data`; 5xx, 408, 429, connection failures
- *   and timeouts are `transient`; a refused address, a bad URL or a certificate error is not.
+ * - a non-2xx status is ok:false with the response in `data`; 5xx, 408, 429 and connection
+ *   failures are `transient` (retried); a timeout is not (a slow site rarely gets faster within
+ *   the call's bound), nor is a refused address, a bad URL or a certificate error;
+ * - every failure of the remote site is `remote`: it never counts against the `web` breaker,
+ *   so one dead site does not cut `web_fetch` off for every turn.
  */
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import type { LookupFunction } from "node:net";
@@ -218,7 +221,7 @@ function failureOf(
   ctx: ToolContext,
 ): ToolOutput {
   if (ctx.signal.aborted) return failure(ABORTED_ERROR);
-  if (state.timedOut) return { ...failure(`timed out after ${timeoutMs} ms`), transient: true };
+  if (state.timedOut) return { ...failure(`timed out after ${timeoutMs} ms`), remote: true };
   const refused = [err, (err as Error | undefined)?.cause].find(
     (e) => e instanceof RefusedAddressError,
   );
@@ -227,7 +230,7 @@ function failureOf(
   if (!(err instanceof Error) || typeof code !== "string") throw err;
   const transient = !PERMANENT_ERROR_CODES.test(code);
   const detail = err.message.includes(code) ? err.message : `${code}: ${err.message}`;
-  return { ...failure(`request failed: ${detail}`), transient };
+  return { ...failure(`request failed: ${detail}`), transient, remote: true };
 }
 
 async function fetchUrl(
@@ -302,6 +305,7 @@ async function fetchUrl(
         error: `HTTP status ${res.statusCode}`,
         truncated: data.truncated,
         transient,
+        remote: true,
       };
     }
   } catch (err) {

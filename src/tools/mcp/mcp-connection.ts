@@ -98,7 +98,8 @@ export type McpCallOutcome =
 
 export type McpConnectionChange = "tools" | "state";
 
-const CLIENT_INFO = { name: "wunder-farm", version: "0.3.0" };
+/** The farm's MCP client as servers see it; bump with a change in how the client behaves. */
+const CLIENT_INFO = { name: "wunder-farm", version: "1" };
 /** The only variables of the farm's environment a stdio server inherits. */
 const INHERITED_ENV = ["PATH", "HOME", "LANG"] as const;
 const STDERR_KEEP_BYTES = 8 * 1024;
@@ -540,9 +541,15 @@ export class McpConnection {
     }
   }
 
+  /**
+   * The server's stderr goes to the worker's log only: health errors reach the tool catalogue
+   * (`GET /v1/tools`), and a server may print what it should not (hosts, paths, its own tokens).
+   */
   private withStderr(reason: string, stderr: TailBuffer): string {
     const tail = stderr.tail(STDERR_IN_ERRORS);
-    return this.scrub(tail ? `${reason}; stderr: ${tail}` : reason);
+    if (!tail) return this.scrub(reason);
+    this.logger?.warn("mcp server stderr", { server: this.name, reason, stderr: this.scrub(tail) });
+    return this.scrub(`${reason} (its stderr is in the worker's log)`);
   }
 
   /** A readable reason for `err`, without secrets. */

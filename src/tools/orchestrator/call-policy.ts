@@ -1,19 +1,24 @@
 /**
- * The resilience policies around one tool call (cockatiel): bulkhead → circuit breaker → retry →
- * timeout → the tool. Breakers and bulkheads are per tool source (`breakerKey`) and shared by
- * every turn of the process; retry and timeout are per call.
+ * The resilience policies around one tool call (cockatiel): bulkhead → circuit breaker → timeout →
+ * retries → the tool. Breakers and bulkheads are per tool source (`breakerKey`) and shared by
+ * every turn of the process; the timeout and the retries are per call.
  *
  * Invariants:
+ * - the timeout bounds the whole call, retries and their backoff included: a call never takes
+ *   longer than its bound, whatever the tool or its retries do;
  * - only failures the tool marks `transient`, and timeouts, count against a breaker: a model's
- *   bad path or a command's non-zero exit says nothing about the source's health;
+ *   bad path or a command's non-zero exit says nothing about the source's health, nor does a
+ *   remote site's failure (`remote`: a dead web site must not cut `web_fetch` off for everyone);
  * - the breaker counts calls, not tries: it sees a failure only once the retries gave up, so a
  *   flaky source that retries mend keeps its breaker closed (measured: with the breaker inside
  *   the retries, a source failing 20% of tries tripped it within seconds);
  * - only transient failures of idempotent tools are retried (exponential backoff with jitter);
- *   timeouts are not (the call already used its whole bound), nor is an open breaker;
- * - an open breaker or a full bulkhead fails the call at once, without reaching the tool;
- * - a call whose turn is aborted settles as `aborted`, whatever the tool was doing; the tool's
- *   own signal is aborted too, so it stops.
+ * - an open breaker, a half-open one whose trial call is still running, and a full bulkhead fail
+ *   the call at once, without reaching the tool;
+ * - a call whose turn is aborted settles as `aborted` at once, also while it waits for a bulkhead
+ *   slot; the tool's own signal is aborted too, so it stops;
+ * - a tool that throws (a bug) gives an `ok: false` "internal error" result, reported to the
+ *   observer, never an exception that fails the turn.
  */
 import {
   BrokenCircuitError,
@@ -35,7 +40,7 @@ import {
   TimeoutStrategy,
   timeout,
 } from "cockatiel";
-import type { BreakerState } from "../../llm/endpoint-breaker.js";
+import { type BreakerState, breakerStateOf } from "../../llm/endpoint-breaker.js";
 import type { ToolEntry } from "../source.js";
 import type { ToolOutput } from "../tool.js";
 
@@ -64,6 +69,8 @@ export interface GuardedOutcome {
 export interface PolicyObserver {
   onRetry?(breakerKey: string): void;
   onBreakerState?(breakerKey: string, state: BreakerState): void;
+  /** A tool threw: a bug in the tool, logged with its stack. */
+  onToolError?(entry: ToolEntry, err: Error): void;
 }
 
 /** A transient failure, thrown so that retry and breaker see it; unwrapped afterwards. */
@@ -73,11 +80,18 @@ class TransientFailure extends Error {
   }
 }
 
+/** A remote site's transient failure: retried, but not held against the tool's source. */
+class RemoteFailure extends TransientFailure {}
+
 class CallTimedOut extends Error {}
 
-const isTransient = handleType(TransientFailure);
+class CallAborted extends Error {}
+
+const isRetryable = handleType(TransientFailure);
 const countsAgainstBreaker = handleWhen(
-  (err) => err instanceof TransientFailure || err instanceof CallTimedOut,
+  (err) =>
+    (err instanceof TransientFailure && !(err instanceof RemoteFailure)) ||
+    err instanceof CallTimedOut,
 );
 
 interface SourcePolicies {
@@ -93,7 +107,7 @@ export class ToolCallPolicies {
     private readonly settings: CallPolicySettings,
     private readonly observer: PolicyObserver = {},
   ) {
-    this.retry = retry(isTransient, {
+    this.retry = retry(isRetryable, {
       maxAttempts: settings.maxRetries,
       backoff: new ExponentialBackoff({
         initialDelay: settings.retryInitialDelayMs,
@@ -103,8 +117,8 @@ export class ToolCallPolicies {
   }
 
   /**
-   * Runs `invoke` under the policies of `entry`'s source. `invoke` gets the signal of one try
-   * (aborted at its timeout or when `signal` aborts). Never throws for the tool's failures.
+   * Runs `invoke` under the policies of `entry`'s source. `invoke` gets the call's signal
+   * (aborted at its timeout or when `signal` aborts). Never throws.
    */
   async run(
     entry: ToolEntry,
@@ -114,80 +128,100 @@ export class ToolCallPolicies {
   ): Promise<GuardedOutcome> {
     const { breaker, bulkhead: slots } = this.policiesOf(entry.breakerKey);
     const retries: IPolicy = entry.idempotent ? this.retry : noop;
+    const bound = timeout(timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: true });
     let attempts = 0;
     let timedOut = false;
-    const oneTry = async (): Promise<ToolOutput> => {
-      if (attempts > 0) this.observer.onRetry?.(entry.breakerKey);
-      attempts++;
-      const bound = timeout(timeoutMs, {
-        strategy: TimeoutStrategy.Aggressive,
-        abortOnReturn: true,
-      });
-      try {
-        const output = await bound.execute((_ctx, trySignal) => invoke(trySignal), signal);
-        if (!output.ok && output.transient && !signal.aborted) throw new TransientFailure(output);
-        return output;
-      } catch (err) {
-        if (err instanceof TaskCancelledError && !signal.aborted) {
-          timedOut = true;
-          throw new CallTimedOut(`timed out after ${timeoutMs} ms`);
+
+    const tries = (callSignal: AbortSignal) =>
+      retries.execute(async () => {
+        if (attempts > 0) this.observer.onRetry?.(entry.breakerKey);
+        attempts++;
+        const output = await invoke(callSignal);
+        // A tool that gave up because its signal fired at the bound timed out, whatever it says.
+        if (callSignal.aborted && !signal.aborted) throw new CallTimedOut();
+        if (!output.ok && output.transient && !signal.aborted) {
+          throw output.remote ? new RemoteFailure(output) : new TransientFailure(output);
         }
-        throw err;
-      }
+        return output;
+      }, callSignal);
+
+    const guarded = async (): Promise<ToolOutput> => {
+      if (signal.aborted) throw new CallAborted();
+      // cockatiel would queue this call behind the half-open trial; refuse it like an open one.
+      if (breaker.state === CircuitState.HalfOpen) throw new BrokenCircuitError();
+      return breaker.execute(async () => {
+        try {
+          return await bound.execute((_ctx, callSignal) => tries(callSignal), signal);
+        } catch (err) {
+          if (
+            err instanceof CallTimedOut ||
+            (err instanceof TaskCancelledError && !signal.aborted)
+          ) {
+            timedOut = true;
+            throw new CallTimedOut();
+          }
+          // Retries gave up on a remote site: its failure, not the source's.
+          if (err instanceof RemoteFailure) return err.output;
+          throw err;
+        }
+      }, signal);
     };
 
     let output: ToolOutput;
     try {
-      output = await slots.execute(
-        () => breaker.execute(() => retries.execute(oneTry, signal), signal),
-        signal,
-      );
+      output = await untilAborted(slots.execute(guarded, signal), signal);
     } catch (err) {
-      output = this.failureOutput(err, entry, signal);
+      output = this.failureOutput(err, entry, timeoutMs, signal);
     }
     const aborted = signal.aborted;
     if (aborted) output = { ok: false, data: null, error: "aborted" };
-    return { output, attempts, timedOut: timedOut && !aborted, aborted, breaker: stateOf(breaker) };
+    return {
+      output,
+      attempts,
+      timedOut: timedOut && !aborted,
+      aborted,
+      breaker: breakerStateOf(breaker),
+    };
   }
 
   /** Every source's breaker state (for metrics and the tool catalogue). */
   breakerStates(): { breakerKey: string; state: BreakerState }[] {
     return [...this.perSource].map(([breakerKey, p]) => ({
       breakerKey,
-      state: stateOf(p.breaker),
+      state: breakerStateOf(p.breaker),
     }));
   }
 
-  private failureOutput(err: unknown, entry: ToolEntry, signal: AbortSignal): ToolOutput {
-    if (signal.aborted) return { ok: false, data: null, error: "aborted" };
+  private failureOutput(
+    err: unknown,
+    entry: ToolEntry,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): ToolOutput {
+    const failed = (error: string, transient: boolean): ToolOutput => ({
+      ok: false,
+      data: null,
+      error,
+      ...(transient ? { transient } : {}),
+    });
+    if (signal.aborted || err instanceof CallAborted) return failed("aborted", false);
     if (err instanceof TransientFailure) return err.output;
     if (err instanceof CallTimedOut) {
-      return {
-        ok: false,
-        data: null,
-        error: `${entry.displayName} ${err.message}`,
-        transient: true,
-      };
+      return failed(`${entry.displayName} timed out after ${timeoutMs} ms`, true);
     }
     if (err instanceof BrokenCircuitError) {
-      return {
-        ok: false,
-        data: null,
-        error:
-          `${entry.source} is failing (${this.settings.breakerThreshold} failures in a row); ` +
+      return failed(
+        `${entry.source} is failing (${this.settings.breakerThreshold} failures in a row); ` +
           `calls to it are refused for up to ${this.settings.breakerHalfOpenAfterMs} ms`,
-        transient: true,
-      };
+        true,
+      );
     }
     if (err instanceof BulkheadRejectedError) {
-      return {
-        ok: false,
-        data: null,
-        error: `${entry.source} is busy: too many calls waiting; try again shortly`,
-        transient: true,
-      };
+      return failed(`${entry.source} is busy: too many calls waiting; try again shortly`, true);
     }
-    throw err;
+    const bug = err instanceof Error ? err : new Error(String(err));
+    this.observer.onToolError?.(entry, bug);
+    return failed(`internal error in ${entry.displayName}: ${bug.message}`, false);
   }
 
   private policiesOf(breakerKey: string): SourcePolicies {
@@ -197,7 +231,9 @@ export class ToolCallPolicies {
         halfOpenAfter: this.settings.breakerHalfOpenAfterMs,
         breaker: new ConsecutiveBreaker(this.settings.breakerThreshold),
       });
-      breaker.onStateChange(() => this.observer.onBreakerState?.(breakerKey, stateOf(breaker)));
+      breaker.onStateChange(() =>
+        this.observer.onBreakerState?.(breakerKey, breakerStateOf(breaker)),
+      );
       policies = {
         breaker,
         bulkhead: bulkhead(this.settings.bulkheadConcurrency, this.settings.bulkheadQueue),
@@ -208,13 +244,15 @@ export class ToolCallPolicies {
   }
 }
 
-function stateOf(breaker: CircuitBreakerPolicy): BreakerState {
-  switch (breaker.state) {
-    case CircuitState.Closed:
-      return "closed";
-    case CircuitState.HalfOpen:
-      return "half_open";
-    default:
-      return "open";
+/** `work`, or a rejection as soon as `signal` aborts (the work itself is left to settle). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(new CallAborted());
   }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new CallAborted());
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

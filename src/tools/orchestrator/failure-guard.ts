@@ -1,7 +1,8 @@
 /**
  * Stops a turn that is going nowhere with its tools, like wunder's tool-failure guard:
- * - the same tool failing with the same error `threshold` times in a row (a success of that tool
- *   starts its count over);
+ * - the same call (tool and arguments) failing with the same error `threshold` times in a row (a
+ *   success of that tool starts its count over). The arguments are part of it: five different
+ *   commands that each exit 1, or five dead links, are work in progress, not a loop;
  * - more than `maxInvalidRounds` rounds in a row whose calls were all invalid (arguments that
  *   are not JSON even after repair, unknown tools, arguments the schema refuses): the model was
  *   told each time what was wrong and did not recover.
@@ -12,6 +13,8 @@
 
 export interface GuardedCall {
   tool: string;
+  /** The call's raw arguments, as the model wrote them. */
+  args: string;
   ok: boolean;
   error?: string;
   /** The call never reached a tool: bad JSON, unknown tool, invalid arguments. */
@@ -56,7 +59,7 @@ export class ToolFailureGuard {
         this.repeats.delete(call.tool);
         continue;
       }
-      const fingerprint = (call.error ?? "").slice(0, FINGERPRINT_CHARS);
+      const fingerprint = `${call.args}\u0000${(call.error ?? "").slice(0, FINGERPRINT_CHARS)}`;
       const last = this.repeats.get(call.tool);
       const count = last?.fingerprint === fingerprint ? last.count + 1 : 1;
       this.repeats.set(call.tool, { fingerprint, count });

@@ -12,10 +12,12 @@
  * - a call already recorded by an earlier attempt is not run again, and the model is shown
  *   exactly what it was shown then (tool-result.ts);
  * - when the turn is cancelled, running calls are aborted and every unfinished call records an
- *   aborted result; when the turn is only handed back (shutdown) nothing is recorded, so the
- *   next attempt runs those calls.
+ *   aborted result; when the turn is handed back (shutdown), calls that had not started and
+ *   idempotent ones record nothing (the next attempt runs them), while a mutating call cut off
+ *   mid-way records "interrupted" so it never runs twice unseen.
  */
 import { createHash } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import type { ContextMessage, ToolCall } from "../../context/message.js";
 import { TOOL_RESULT_VERSION } from "../../events/schema-version.js";
 import type { TurnEmitter } from "../../events/turn-emitter.js";
@@ -41,6 +43,9 @@ import {
 /** The tool's own handling of a `timeout_ms` it was given wins; the round's bound is a backstop. */
 const OWN_TIMEOUT_GRACE_MS = 1_000;
 const MIN_CALL_TIMEOUT_MS = 1_000;
+const INTERRUPTED_ERROR =
+  "interrupted: the worker shut down while this call ran, so it may have partly run; " +
+  "check its effects before running it again";
 
 export interface OrchestratorSettings {
   parallelism: number;
@@ -52,8 +57,11 @@ export interface OrchestratorSettings {
 export interface TurnTools {
   emitter: TurnEmitter;
   signal: AbortSignal;
-  /** True when an abort is a cancel (record aborted results), false for a hand-back. */
-  recordsAborts(): boolean;
+  /**
+   * Why the turn's signal aborted: a `cancel` ends the turn (every unfinished call is recorded
+   * as aborted); a `hand_back` (shutdown) passes it to another worker (see `abortedRecord`).
+   */
+  abortKind(): "cancel" | "hand_back" | null;
   tools: ToolSet;
   /** Why a tool outside `tools` cannot be called (unknown, not allowed, unavailable). */
   explainMissing(name: string): { error: string; invalid: boolean };
@@ -108,25 +116,29 @@ export class ToolOrchestrator {
     }
     await emitter.flush();
 
-    const lock = new RoundLock(this.turn.settings.parallelism);
-    const terminalAt = planned.findIndex((p) => p.entry?.kind === "terminal");
-    const results = await Promise.all(
-      planned.map((p) =>
-        p.entry?.kind === "terminal" ? Promise.resolve(null) : this.settle(round, p, lock),
-      ),
-    );
-    for (const [i, p] of planned.entries()) {
-      if (p.entry?.kind !== "terminal") continue;
-      results[i] =
-        i === terminalAt
-          ? await this.settle(round, p, lock)
-          : await this.settleWithout(round, p, {
-              ok: false,
-              data: null,
-              error: `only the first ${planned[terminalAt]?.call.name} call of a round runs`,
-            });
+    const scope = roundScope(this.turn.signal, this.turn.settings.parallelism);
+    try {
+      const terminalAt = planned.findIndex((p) => p.entry?.kind === "terminal");
+      const results = await Promise.all(
+        planned.map((p) =>
+          p.entry?.kind === "terminal" ? Promise.resolve(null) : this.settle(round, p, scope),
+        ),
+      );
+      for (const [i, p] of planned.entries()) {
+        if (p.entry?.kind !== "terminal") continue;
+        results[i] =
+          i === terminalAt
+            ? await this.settle(round, p, scope)
+            : await this.settleWithout(round, p, {
+                ok: false,
+                data: null,
+                error: `only the first ${planned[terminalAt]?.call.name} call of a round runs`,
+              });
+      }
+      return this.outcome(planned, results, terminalAt);
+    } finally {
+      scope.dispose();
     }
-    return this.outcome(planned, results, terminalAt);
   }
 
   private outcome(
@@ -142,6 +154,7 @@ export class ToolOrchestrator {
       observations.push({ role: "tool", tool_call_id: p.call.id, content: result.observation });
       guard.push({
         tool: p.call.name,
+        args: p.call.arguments,
         ok: result.record.ok,
         ...(result.record.error !== undefined ? { error: result.record.error } : {}),
         invalid: result.invalid,
@@ -166,7 +179,7 @@ export class ToolOrchestrator {
   }
 
   /** Runs (or replays) one call and records its result; null when aborted without a record. */
-  private async settle(round: number, p: Planned, lock: RoundLock): Promise<Settled | null> {
+  private async settle(round: number, p: Planned, scope: RoundScope): Promise<Settled | null> {
     const recorded = this.turn.recorded.toolResult(round, p.call.id);
     if (recorded) {
       return {
@@ -197,7 +210,7 @@ export class ToolOrchestrator {
       const error = `invalid arguments for ${p.call.name}: ${valid.issues.join("; ")}`;
       return this.settleWithout(round, p, { ok: false, data: null, error }, true);
     }
-    return this.execute(round, p, p.entry, valid.value, lock);
+    return this.execute(round, p, p.entry, valid.value, scope);
   }
 
   private async execute(
@@ -205,9 +218,8 @@ export class ToolOrchestrator {
     p: Planned,
     entry: ToolEntry,
     args: unknown,
-    lock: RoundLock,
+    { lock, signal }: RoundScope,
   ): Promise<Settled | null> {
-    const { signal } = this.turn;
     let started = performance.now();
     const mode = entry.parallelSafe ? "shared" : "exclusive";
     const timeoutMs = this.timeoutOf(entry, args);
@@ -234,7 +246,11 @@ export class ToolOrchestrator {
       deltas.close();
     }
     toolMetrics.observe(entry, outcome, (performance.now() - started) / 1000);
-    if (outcome.aborted && !this.turn.recordsAborts()) return null;
+    if (outcome.aborted) {
+      const error = this.abortedRecord(entry, outcome.attempts > 0);
+      if (error === null) return null;
+      outcome.output = { ok: false, data: null, error };
+    }
     const meta: Omit<ToolResultMeta, "output_chars" | "original_chars" | "truncated"> = {
       duration_ms: Math.round(performance.now() - started),
       attempts: outcome.attempts,
@@ -254,7 +270,9 @@ export class ToolOrchestrator {
     output: ToolOutput,
     invalid = false,
   ): Promise<Settled | null> {
-    if (this.turn.signal.aborted && !this.turn.recordsAborts()) return Promise.resolve(null);
+    if (this.turn.signal.aborted && this.abortedRecord(p.entry, false) === null) {
+      return Promise.resolve(null);
+    }
     return this.record(round, p, output, { duration_ms: 0, attempts: 0 }, invalid);
   }
 
@@ -270,7 +288,7 @@ export class ToolOrchestrator {
     let artifact: ArtifactRef | null = null;
     let observation = observe(full, settings.resultMaxChars);
     if (observation.truncated) {
-      const artifactId = artifactIdFor(this.turn.turnId, p.call.id);
+      const artifactId = artifactIdFor(this.turn.turnId, round, p.call.id);
       artifact = await this.turn.saveArtifact(artifactId, p.call.name, full);
       observation = observe(full, settings.resultMaxChars, artifact?.id);
     }
@@ -299,6 +317,19 @@ export class ToolOrchestrator {
     return { record, observation: observation.text, invalid };
   }
 
+  /**
+   * The error an aborted call is recorded with, or null to record nothing. On a hand-back a call
+   * that never started, or an idempotent one, is simply run again by the next attempt; a
+   * mutating call cut off mid-way may have had part of its effect, so the model is told instead
+   * of having it run twice behind its back.
+   */
+  private abortedRecord(entry: ToolEntry | undefined, started: boolean): string | null {
+    const kind = this.turn.abortKind();
+    if (kind === "cancel") return "aborted";
+    if (kind === "hand_back" && started && entry && !entry.idempotent) return INTERRUPTED_ERROR;
+    return null;
+  }
+
   /** The call's own `timeout_ms` argument (clamped), else the tool's default, else the farm's. */
   private timeoutOf(entry: ToolEntry, args: unknown): number {
     const { callTimeoutMs, maxCallTimeoutMs } = this.turn.settings;
@@ -311,6 +342,30 @@ export class ToolOrchestrator {
   }
 }
 
+/** What the calls of one round share: the round lock, and one signal that follows the turn's. */
+interface RoundScope {
+  lock: RoundLock;
+  signal: AbortSignal;
+  dispose(): void;
+}
+
+/**
+ * Every call of a round listens to the round's signal (lock wait, bulkhead, breaker, timeout),
+ * so it may carry many listeners; the turn's own signal gets just one per round.
+ */
+function roundScope(turnSignal: AbortSignal, parallelism: number): RoundScope {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  const forward = () => controller.abort(turnSignal.reason);
+  if (turnSignal.aborted) forward();
+  else turnSignal.addEventListener("abort", forward, { once: true });
+  return {
+    lock: new RoundLock(parallelism),
+    signal: controller.signal,
+    dispose: () => turnSignal.removeEventListener("abort", forward),
+  };
+}
+
 function abortedBeforeStart(): GuardedOutcome {
   return {
     output: { ok: false, data: null, error: "aborted" },
@@ -321,8 +376,10 @@ function abortedBeforeStart(): GuardedOutcome {
   };
 }
 
-/** A stable artifact id for one call of one turn. */
-export function artifactIdFor(turnId: string, callId: string): string {
-  const digest = createHash("sha256").update(`${turnId}\u0000${callId}`).digest("hex");
+/** A stable artifact id for one call of one turn (call ids repeat across rounds with some models). */
+export function artifactIdFor(turnId: string, round: number, callId: string): string {
+  const digest = createHash("sha256")
+    .update(`${turnId}\u0000${round}\u0000${callId}`)
+    .digest("hex");
   return `art_${digest.slice(0, 24)}`;
 }

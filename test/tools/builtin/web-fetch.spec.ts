@@ -196,24 +196,34 @@ describe("tools/web_fetch", function () {
       expect(dataOf(await get({ url: server.url("/gzip") })).body).to.equal("unzipped!");
     });
 
-    it("fails on non-2xx statuses, transient for 5xx and 429 only", async () => {
+    it("fails on non-2xx statuses, transient for 5xx and 429 only, always the remote's failure", async () => {
       const unavailable = await get({ url: server.url("/unavailable") });
-      expect(unavailable).to.include({ ok: false, error: "HTTP status 503", transient: true });
+      expect(unavailable).to.include({
+        ok: false,
+        error: "HTTP status 503",
+        transient: true,
+        remote: true,
+      });
       expect(dataOf(unavailable)).to.include({ status: 503, body: "try later" });
       expect(await get({ url: server.url("/busy") })).to.include({ transient: true });
       const missing = await get({ url: server.url("/missing") });
-      expect(missing).to.include({ ok: false, error: "HTTP status 404", transient: false });
+      expect(missing).to.include({
+        ok: false,
+        error: "HTTP status 404",
+        transient: false,
+        remote: true,
+      });
       expect(dataOf(missing)).to.include({ status: 404, body: "no such page" });
     });
 
-    it("times out (transient), with timeout_ms clamped to the limit", async () => {
+    it("times out (not retried: a slow site stays slow), with timeout_ms clamped to the limit", async () => {
       const started = performance.now();
       const out = await get({ url: server.url("/slow") }, allowPrivate({ webFetchTimeoutMs: 300 }));
       expect(out).to.deep.equal({
         ok: false,
         error: "timed out after 300 ms",
         data: null,
-        transient: true,
+        remote: true,
       });
       expect(performance.now() - started).to.be.below(3000);
       const clamped = await get(

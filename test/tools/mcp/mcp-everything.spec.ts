@@ -2,25 +2,13 @@
  * The MCP source against the reference server `mcp-server-everything` over stdio.
  */
 import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { McpServerConfigSchema } from "../../../src/tools/mcp/mcp-config.js";
 import { McpToolSource } from "../../../src/tools/mcp/mcp-source.js";
 import type { ToolEntry } from "../../../src/tools/source.js";
 import { TOOL_NAME_PATTERN } from "../../../src/tools/source.js";
 import { contextFor } from "../builtin/helpers.js";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const EVERYTHING_BIN = path.join(ROOT, "node_modules/.bin/mcp-server-everything");
-
-async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { EVERYTHING_BIN, pidAlive, waitFor } from "./helpers.js";
 
 function everything(extra: Record<string, unknown> = {}) {
   return McpServerConfigSchema.parse({
@@ -30,15 +18,6 @@ function everything(extra: Record<string, unknown> = {}) {
     startupTimeoutMs: 20_000,
     ...extra,
   });
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe("tools/mcp source: server-everything over stdio", function () {

@@ -4,7 +4,6 @@
  * leaks secrets, and keeps trying with backoff.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
@@ -15,44 +14,25 @@ import {
   stdioServerEnv,
 } from "../../../src/tools/mcp/mcp-connection.js";
 import { McpToolSource } from "../../../src/tools/mcp/mcp-source.js";
-
-async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { freePort, pidAlive, waitFor } from "./helpers.js";
 
 describe("tools/mcp source: failures", function () {
   this.timeout(30_000);
   const sources: McpToolSource[] = [];
   let tmp: string;
+  const logged: { message: string; meta?: Record<string, unknown> }[] = [];
+  const logger = {
+    debug: () => undefined,
+    info: () => undefined,
+    warn: (message: string, meta?: Record<string, unknown>) =>
+      logged.push({ message, ...(meta ? { meta } : {}) }),
+  };
   const open = (name: string, config: Record<string, unknown>, initialMs = 5_000) => {
     const source = new McpToolSource({
       name,
       config: McpServerConfigSchema.parse(config),
       restart: { initialMs, maxMs: 10_000 },
+      logger,
     });
     sources.push(source);
     return source;
@@ -120,7 +100,7 @@ describe("tools/mcp source: failures", function () {
     await waitFor(() => !pidAlive(pid), 5_000, "the hung server to be killed");
   });
 
-  it("a server that exits at startup: its stderr in the error, configured secrets scrubbed", async () => {
+  it("a server that exits at startup: its stderr in the log (not the error), secrets scrubbed", async () => {
     const source = open("crash", {
       transport: "stdio",
       command: process.execPath,
@@ -131,8 +111,13 @@ describe("tools/mcp source: failures", function () {
     const health = source.health();
     expect(health.available).to.equal(false);
     expect(health.error).to.include("the server process exited");
-    expect(health.error).to.include("stderr: boom: bad token [redacted]");
-    expect(health.error).not.to.include("tok-very-secret-123");
+    expect(health.error).to.include("its stderr is in the worker's log");
+    expect(health.error).not.to.include("boom");
+    const line = logged.find(
+      (l) => l.message === "mcp server stderr" && l.meta?.server === "crash",
+    );
+    expect(line?.meta?.stderr).to.include("boom: bad token [redacted]");
+    expect(JSON.stringify(logged)).not.to.include("tok-very-secret-123");
   });
 
   it("an unreachable HTTP server: no header values, credentials or query in the error", async () => {

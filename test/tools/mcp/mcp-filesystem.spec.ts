@@ -4,15 +4,12 @@
 import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { McpServerConfigSchema } from "../../../src/tools/mcp/mcp-config.js";
 import { McpToolSource } from "../../../src/tools/mcp/mcp-source.js";
 import type { ToolEntry } from "../../../src/tools/source.js";
 import { contextFor } from "../builtin/helpers.js";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const FILESYSTEM_BIN = path.join(ROOT, "node_modules/.bin/mcp-server-filesystem");
+import { FILESYSTEM_BIN } from "./helpers.js";
 
 describe("tools/mcp source: server-filesystem over stdio", function () {
   this.timeout(60_000);

@@ -4,16 +4,13 @@
  * list that changes at run time, and cancellations the server can count.
  */
 import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { McpServerConfigSchema } from "../../../src/tools/mcp/mcp-config.js";
 import { McpToolSource } from "../../../src/tools/mcp/mcp-source.js";
 import { McpToolNamer } from "../../../src/tools/mcp/tool-names.js";
 import type { ToolEntry } from "../../../src/tools/source.js";
 import { contextFor } from "../builtin/helpers.js";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+import { ROOT, waitFor } from "./helpers.js";
 
 const FIXTURE_SERVER = `
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
@@ -88,14 +85,6 @@ function fixture(extra: Record<string, unknown> = {}) {
     startupTimeoutMs: 20_000,
     ...extra,
   });
-}
-
-async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {

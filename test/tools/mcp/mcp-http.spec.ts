@@ -3,32 +3,13 @@
  * process on a free port of 127.0.0.1.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import net from "node:net";
 import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { McpServerConfigSchema } from "../../../src/tools/mcp/mcp-config.js";
 import { McpToolSource } from "../../../src/tools/mcp/mcp-source.js";
 import type { ToolEntry } from "../../../src/tools/source.js";
 import { contextFor } from "../builtin/helpers.js";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const EVERYTHING_JS = path.join(
-  ROOT,
-  "node_modules/@modelcontextprotocol/server-everything/dist/index.js",
-);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { EVERYTHING_JS, freePort, waitFor } from "./helpers.js";
 
 /** Starts the HTTP server and resolves once it listens. */
 function startHttpServer(port: number): Promise<ChildProcess> {
@@ -62,14 +43,6 @@ async function stopHttpServer(child: ChildProcess | undefined): Promise<void> {
   const exited = new Promise((resolve) => child.once("exit", resolve));
   child.kill("SIGKILL");
   await exited;
-}
-
-async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe("tools/mcp source: server-everything over streamable HTTP", function () {

@@ -1,17 +1,10 @@
-/**
- * MCP sources in a registry beside the built-ins, wired by `addMcpSources`.
- */
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { BuiltinToolSource } from "../../../src/tools/builtin/builtin-source.js";
 import { BUILTIN_TOOLS } from "../../../src/tools/builtin/index.js";
 import { McpServerConfigSchema } from "../../../src/tools/mcp/mcp-config.js";
 import { addMcpSources } from "../../../src/tools/mcp/mcp-sources.js";
 import { ToolRegistry } from "../../../src/tools/registry.js";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const EVERYTHING_BIN = path.join(ROOT, "node_modules/.bin/mcp-server-everything");
+import { EVERYTHING_BIN } from "./helpers.js";
 
 describe("tools/mcp sources in the registry", function () {
   this.timeout(60_000);

@@ -129,6 +129,101 @@ describe("tools: call policies", () => {
   });
 });
 
+describe("tools: call policies, edge cases", () => {
+  it("turns a tool that throws into an internal-error result and reports it", async () => {
+    const errors: string[] = [];
+    const policies = new ToolCallPolicies(SETTINGS, {
+      onToolError: (entry, err) => errors.push(`${entry.name}: ${err.message}`),
+    });
+    const broken = probe("broken");
+    const outcome = await policies.run(broken.entry, 1_000, never, async () => {
+      throw new SyntaxError("Range out of order");
+    });
+    expect(outcome.output).to.include({
+      ok: false,
+      error: "internal error in broken: Range out of order",
+    });
+    expect(errors).to.deep.equal(["broken: Range out of order"]);
+  });
+
+  it("bounds the whole call, retries included", async () => {
+    const policies = new ToolCallPolicies({ ...SETTINGS, maxRetries: 50, retryInitialDelayMs: 40 });
+    const flaky = probe("flaky", { delayMs: 20, script: Array(50).fill(TRANSIENT) });
+    const started = performance.now();
+    const outcome = await policies.run(flaky.entry, 300, never, (s) =>
+      flaky.entry.call({}, ctx(s)),
+    );
+    expect(performance.now() - started).to.be.below(1_500);
+    expect(outcome.timedOut).to.equal(true);
+    expect(outcome.attempts).to.be.above(1);
+  });
+
+  it("counts a tool that gives up when its signal fires at the bound as a timeout", async () => {
+    const policies = new ToolCallPolicies({ ...SETTINGS, breakerThreshold: 1, maxRetries: 0 });
+    const quitter = probe("quitter", { delayMs: 5_000 });
+    const outcome = await policies.run(quitter.entry, 50, never, (s) =>
+      quitter.entry.call({}, ctx(s)),
+    );
+    expect(outcome.timedOut).to.equal(true);
+    expect(outcome.output.error).to.match(/timed out after 50 ms/);
+    expect(outcome.breaker).to.equal("open");
+  });
+
+  it("does not hold a remote site's failures against the source", async () => {
+    const policies = new ToolCallPolicies({ ...SETTINGS, breakerThreshold: 1, maxRetries: 1 });
+    const remote = { ...TRANSIENT, remote: true };
+    const web = probe("web", { script: [remote, remote, remote, remote] });
+    const first = await policies.run(web.entry, 1_000, never, (s) => web.entry.call({}, ctx(s)));
+    expect(first.output).to.include({ ok: false, error: "503 upstream" });
+    expect(first.attempts).to.equal(2);
+    const second = await policies.run(web.entry, 1_000, never, (s) => web.entry.call({}, ctx(s)));
+    expect(second.attempts).to.equal(2);
+    expect(second.breaker).to.equal("closed");
+  });
+
+  it("refuses calls at once while a half-open breaker's trial call runs", async () => {
+    const policies = new ToolCallPolicies({
+      ...SETTINGS,
+      maxRetries: 0,
+      breakerThreshold: 1,
+      breakerHalfOpenAfterMs: 50,
+    });
+    const slow = probe("trial", { idempotent: false, delayMs: 500, script: [TRANSIENT] });
+    await policies.run(slow.entry, 5_000, never, (s) => slow.entry.call({}, ctx(s)));
+    await new Promise((r) => setTimeout(r, 80));
+    const trial = policies.run(slow.entry, 5_000, never, (s) => slow.entry.call({}, ctx(s)));
+    await new Promise((r) => setTimeout(r, 20));
+    const started = performance.now();
+    const refused = await policies.run(slow.entry, 5_000, never, (s) =>
+      slow.entry.call({}, ctx(s)),
+    );
+    expect(performance.now() - started).to.be.below(100);
+    expect(refused.attempts).to.equal(0);
+    expect((await trial).output.ok).to.equal(true);
+  });
+
+  it("settles a call waiting for a bulkhead slot as soon as its turn aborts", async () => {
+    const policies = new ToolCallPolicies({
+      ...SETTINGS,
+      bulkheadConcurrency: 1,
+      bulkheadQueue: 4,
+    });
+    const slow = probe("queue", { delayMs: 1_000 });
+    const running = policies.run(slow.entry, 5_000, never, (s) => slow.entry.call({}, ctx(s)));
+    const controller = new AbortController();
+    const queued = policies.run(slow.entry, 5_000, controller.signal, (s) =>
+      slow.entry.call({}, ctx(s)),
+    );
+    setTimeout(() => controller.abort(), 50);
+    const started = performance.now();
+    const outcome = await queued;
+    expect(performance.now() - started).to.be.below(500);
+    expect(outcome).to.include({ aborted: true, attempts: 0 });
+    expect((await running).output.ok).to.equal(true);
+    expect(slow.calls).to.have.length(1);
+  });
+});
+
 function ctx(signal: AbortSignal) {
   return {
     workspaceRoot: "/nonexistent",

@@ -1,6 +1,6 @@
 /**
- * ToolFailureGuard: identical failures in a row stop the turn, a success or a different error
- * starts the count over, and rounds of only invalid calls stop it after the allowed re-prompts.
+ * ToolFailureGuard: identical failures (same tool, arguments and error) in a row stop the turn,
+ * a success or a different error starts the count over, and rounds of only invalid calls stop it after the allowed re-prompts.
  */
 import { expect } from "chai";
 import {
@@ -8,15 +8,17 @@ import {
   ToolFailureGuard,
 } from "../../../src/tools/orchestrator/failure-guard.js";
 
-const fail = (tool: string, error: string): GuardedCall => ({
+const fail = (tool: string, error: string, args = "{}"): GuardedCall => ({
   tool,
+  args,
   ok: false,
   error,
   invalid: false,
 });
-const pass = (tool: string): GuardedCall => ({ tool, ok: true, invalid: false });
+const pass = (tool: string): GuardedCall => ({ tool, args: "{}", ok: true, invalid: false });
 const invalid = (tool: string): GuardedCall => ({
   tool,
+  args: "{",
   ok: false,
   error: "bad json",
   invalid: true,
@@ -45,6 +47,20 @@ describe("tools: failure guard", () => {
     expect(guard.afterRound([fail("t", "a")])).to.equal(null);
     expect(guard.afterRound([fail("t", "b")])).to.equal(null);
     expect(guard.afterRound([fail("t", "b")])?.stopReason).to.equal("tool_failure_guard");
+  });
+
+  it("does not count the same error for different arguments (five failing commands are work)", () => {
+    const guard = new ToolFailureGuard(2, 2);
+    expect(
+      guard.afterRound([fail("execute_command", "exit code 1", '{"command":"npm test"}')]),
+    ).to.equal(null);
+    expect(
+      guard.afterRound([fail("execute_command", "exit code 1", '{"command":"npm run lint"}')]),
+    ).to.equal(null);
+    expect(
+      guard.afterRound([fail("execute_command", "exit code 1", '{"command":"npm run lint"}')])
+        ?.stopReason,
+    ).to.equal("tool_failure_guard");
   });
 
   it("ignores aborted calls", () => {

@@ -72,7 +72,8 @@ describe("tools: ToolOrchestrator", () => {
     const orchestrator = new ToolOrchestrator({
       emitter,
       signal: controller.signal,
-      recordsAborts: () => reason === "cancel",
+      abortKind: () =>
+        reason === "cancel" ? "cancel" : reason === "shutdown" ? "hand_back" : null,
       tools: { byName: new Map(entries.map((e) => [e.name, e])), specs: [] },
       explainMissing: (name) => ({ error: `unknown tool "${name}"`, invalid: true }),
       policies: new ToolCallPolicies(TOOLS_CONFIG),
@@ -270,12 +271,25 @@ describe("tools: ToolOrchestrator", () => {
     expect(slow.calls.every((c) => c.aborted)).to.equal(true);
   });
 
-  it("records nothing for calls cut short by a hand-back, so the next attempt runs them", async () => {
+  it("on a hand-back records nothing for idempotent or unstarted calls, so the next attempt runs them", async () => {
     const slow = probe("slow", { delayMs: 10_000 });
-    const h = await harness([slow.entry]);
-    const round = h.orchestrator.runRound(1, [call("a", "slow")]);
+    const write = probe("write", { kind: "mutating", idempotent: false, delayMs: 10_000 });
+    const h = await harness([slow.entry, write.entry], { parallelism: 1 });
+    const round = h.orchestrator.runRound(1, [call("a", "slow"), call("w", "write")]);
     setTimeout(() => h.abort("shutdown"), 50);
     await round;
+    expect(write.calls).to.have.length(0);
     expect((await h.events()).filter((e) => e.type === "tool_result")).to.have.length(0);
+  });
+
+  it("on a hand-back records a mutating call cut off mid-way as interrupted", async () => {
+    const write = probe("write", { kind: "mutating", idempotent: false, delayMs: 10_000 });
+    const h = await harness([write.entry]);
+    const round = h.orchestrator.runRound(1, [call("w", "write")]);
+    setTimeout(() => h.abort("shutdown"), 50);
+    await round;
+    const results = (await h.events()).filter((e) => e.type === "tool_result");
+    expect(results).to.have.length(1);
+    expect(String(results[0]?.data.error)).to.match(/^interrupted: the worker shut down/);
   });
 });
