@@ -26,10 +26,12 @@ export const SubmitTurnRequestSchema = z
         'when the session already has a turn queued or running: "enqueue" (default) runs this one after it, "reject" refuses it with 409',
       ),
     tools: z
-      .array(z.string().min(1).max(64))
+      .array(z.string().min(1).max(200))
       .max(MAX_TOOLS)
       .optional()
-      .describe("built-in tools the turn may use; omit for all, [] for none"),
+      .describe(
+        "tools the turn may use, by name or display name (`server@tool`), see GET /v1/tools; omit for every tool known now, [] for none",
+      ),
     metadata: z
       .record(z.string(), z.unknown())
       .optional()

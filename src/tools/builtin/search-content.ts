@@ -1,38 +1,32 @@
 /**
  * `search_content`: lines of the workspace's text files that contain a string or match a regex.
  *
- * Invariants:
- * - the walk never follows symlinks (so it cannot loop or leave the workspace) and skips `.git`,
- *   `node_modules` and the commands' temp folder `.tmp` at the root (unless the search starts
- *   inside one of them);
- * - cost is bounded: at most `MAX_FILES_SEARCHED` files are opened and `MAX_ENTRIES_SEEN` names
- *   looked at, files over `MAX_FILE_BYTES` and binary files (a NUL byte in the first
- *   `BINARY_SNIFF_BYTES`) are skipped, and at most `max_results` matches are kept; `truncated`
- *   says when a bound stopped the search while there was more to look at;
- * - files are visited in tree order (siblings by name), so results are stable;
- * - a returned line is at most `MAX_LINE_CHARS` characters, cut around the match.
+ * The walk and the matching (`search-walk.ts`) run in a worker thread, one per call, so that a
+ * pathological regex (catastrophic backtracking) or glob cannot stall the event loop: the worker
+ * is terminated when `ctx.signal` aborts or after `SEARCH_DEADLINE_MS`, whichever comes first,
+ * and always once the call is over. The bounds of the walk (files, entries, file size, results,
+ * line length) are described there.
  *
- * A regex runs on the event loop: a pathological pattern on a long line can stall it. Lines are
- * matched one by one, which keeps the usual backtracking cases small.
+ * Invariants:
+ * - invalid input (regex, file_pattern, path) is an `{ ok: false }` result, never a throw;
+ * - no worker outlives its call.
  */
-import { constants, type Dirent } from "node:fs";
-import { open, readdir, stat } from "node:fs/promises";
-import path from "node:path";
+import { stat } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { z } from "zod";
-import type { Tool } from "../tool.js";
+import type { Tool, ToolOutput } from "../tool.js";
 import { ABORTED_ERROR, failure, failureFrom } from "./result.js";
-import { resolveInWorkspace, toWorkspacePath } from "./workspace.js";
+import type { SearchJob, SearchReply } from "./search-walk.js";
+import { resolveInWorkspace } from "./workspace.js";
 
-export const MAX_FILES_SEARCHED = 5_000;
-/** Names looked at, searched or not (a file_pattern can pass over many files). */
-const MAX_ENTRIES_SEEN = 100_000;
-const MAX_FILE_BYTES = 1024 * 1024;
-const BINARY_SNIFF_BYTES = 8 * 1024;
-const MAX_LINE_CHARS = 300;
-/** When a long line is cut, this many characters before the match are kept. */
-const LEAD_CHARS = 100;
-const SKIPPED_DIRS = new Set([".git", "node_modules"]);
-const ROOT_TEMP_DIR = ".tmp";
+export { MAX_FILES_SEARCHED } from "./search-walk.js";
+
+/** A search still running after this long is stopped (its worker terminated). */
+export const SEARCH_DEADLINE_MS = 30_000;
+/** Heap of a search worker: far above what the bounded walk needs, far below the process's. */
+const WORKER_MAX_OLD_GENERATION_MB = 256;
 
 const SearchContentInput = z.object({
   query: z.string().min(1).describe("Text to look for (or a JavaScript regex when regex is true)."),
@@ -66,16 +60,6 @@ const SearchContentInput = z.object({
     .describe("Lines of context to return before and after each match. Default 0."),
 });
 type SearchContentArgs = z.infer<typeof SearchContentInput>;
-
-interface Match {
-  /** Relative to the workspace root, "/"-separated. */
-  path: string;
-  /** 1-based. */
-  line: number;
-  text: string;
-  before?: string[];
-  after?: string[];
-}
 
 /**
  * A glob as an anchored RegExp: `*` and `?` stay within one path segment, `**` crosses segments
@@ -137,114 +121,108 @@ function compileQuery(args: SearchContentArgs): RegExp | string {
   }
 }
 
-/** `line` cut to `MAX_LINE_CHARS`, keeping the part around `at` (the match's index). */
-function clip(line: string, at = 0): string {
-  if (line.length <= MAX_LINE_CHARS) return line;
-  const start = Math.max(0, Math.min(at - LEAD_CHARS, line.length - MAX_LINE_CHARS));
-  const end = start + MAX_LINE_CHARS;
-  return `${start > 0 ? "…" : ""}${line.slice(start, end)}${end < line.length ? "…" : ""}`;
-}
-
-/** The lines of a searchable text file, or undefined for a file to skip. */
-async function textLines(file: string): Promise<string[] | undefined> {
-  // O_NONBLOCK so that a FIFO cannot hang the open before fstat gets to skip it.
-  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+/** The file filter, or the reason `file_pattern` is invalid (e.g. a range out of order). */
+function compileFilePattern(pattern: string): RegExp | string {
   try {
-    const stats = await handle.stat();
-    if (!stats.isFile() || stats.size > MAX_FILE_BYTES) return undefined;
-    const buf = await handle.readFile();
-    if (buf.subarray(0, BINARY_SNIFF_BYTES).includes(0)) return undefined;
-    const lines = buf.toString("utf8").split(/\r?\n/);
-    if (lines[lines.length - 1] === "") lines.pop();
-    return lines;
-  } finally {
-    await handle.close();
+    return globToRegExp(pattern);
+  } catch (err) {
+    return `invalid file_pattern ${JSON.stringify(pattern)}: ${(err as Error).message}`;
   }
 }
 
-function byName(a: Dirent, b: Dirent): number {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+/** How a search in a worker ended; `failed` carries the error the walk threw. */
+export type SearchOutcome =
+  | SearchReply
+  | { type: "aborted" }
+  | { type: "deadline" }
+  | { type: "out_of_memory" };
+
+/**
+ * A worker running `search-worker`: the compiled `.js` next to this module, or, when running from
+ * the TypeScript sources under tsx, the `.ts` one. tsx's `--import` hooks do not reach worker
+ * threads on Node 20, so such a worker registers tsx itself before loading its entry.
+ */
+function startSearchWorker(job: SearchJob): Worker {
+  const options = {
+    workerData: job,
+    resourceLimits: { maxOldGenerationSizeMb: WORKER_MAX_OLD_GENERATION_MB },
+  };
+  const here = import.meta.url;
+  if (!here.endsWith(".ts")) return new Worker(new URL("./search-worker.js", here), options);
+  // Eval code is CommonJS: it registers tsx's require hook (resolved from here) and requires the
+  // entry, which tsx compiles to CommonJS, as it may have done with this very module.
+  const tsx = createRequire(here).resolve("tsx/cjs/api");
+  const entry = fileURLToPath(new URL("./search-worker.ts", here));
+  const code = `require(${JSON.stringify(tsx)}).register(); require(${JSON.stringify(entry)});`;
+  // No inherited flags: a parent's `--import tsx` would only load tsx a second time.
+  return new Worker(code, { ...options, eval: true, execArgv: [] });
 }
 
-/** One search: its bounds, what it found so far, and the walk that feeds it files. */
-class Search {
-  readonly matches: Match[] = [];
-  filesSearched = 0;
-  entriesSeen = 0;
-  /** A bound stopped the search while there was more to look at. */
-  truncated = false;
-  private readonly fileFilter: RegExp | undefined;
-  private readonly filterByPath: boolean;
-  private readonly skippedRootTemp: string;
-
-  constructor(
-    private readonly root: string,
-    private readonly query: RegExp,
-    private readonly args: SearchContentArgs,
-    private readonly signal: AbortSignal,
-  ) {
-    const pattern = args.file_pattern;
-    this.fileFilter = pattern === undefined ? undefined : globToRegExp(pattern);
-    this.filterByPath = pattern?.includes("/") ?? false;
-    this.skippedRootTemp = path.join(path.resolve(root), ROOT_TEMP_DIR);
-  }
-
-  /** Searches the files under `dir`, depth first in name order; false once a bound is hit. */
-  async walk(dir: string, isStart: boolean): Promise<boolean> {
-    let dirents: Dirent[];
+/**
+ * Runs `job` in a fresh worker, bounded by `signal` and `deadlineMs`. Settles only once the
+ * worker is gone. Rejects when the worker fails for a reason other than running out of memory
+ * (a bug, such as a missing worker module).
+ */
+export function searchInWorker(
+  job: SearchJob,
+  signal: AbortSignal,
+  deadlineMs = SEARCH_DEADLINE_MS,
+): Promise<SearchOutcome> {
+  if (signal.aborted) return Promise.resolve({ type: "aborted" });
+  return new Promise<SearchOutcome>((resolve, reject) => {
+    let worker: Worker;
     try {
-      dirents = await readdir(dir, { withFileTypes: true });
+      worker = startSearchWorker(job);
     } catch (err) {
-      if (isStart) throw err;
-      return true; // an unreadable or vanished subfolder is just not searched
+      reject(err);
+      return;
     }
-    dirents.sort(byName);
-    for (const dirent of dirents) {
-      if (this.signal.aborted) return false;
-      if (++this.entriesSeen > MAX_ENTRIES_SEEN) return this.stop();
-      const abs = path.join(dir, dirent.name);
-      // Symlinks are neither files nor folders to a Dirent: they are never followed.
-      if (dirent.isDirectory()) {
-        if (SKIPPED_DIRS.has(dirent.name) || abs === this.skippedRootTemp) continue;
-        if (!(await this.walk(abs, false))) return false;
-      } else if (dirent.isFile() && this.wanted(abs)) {
-        if (!(await this.searchFile(abs))) return false;
-      }
+    let settled = false;
+    const settle = (outcome: SearchOutcome | Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      const done = () => (outcome instanceof Error ? reject(outcome) : resolve(outcome));
+      worker.terminate().then(done, done);
+    };
+    const onAbort = () => settle({ type: "aborted" });
+    const timer = setTimeout(() => settle({ type: "deadline" }), deadlineMs);
+    signal.addEventListener("abort", onAbort, { once: true });
+    worker.once("message", (reply: SearchReply) => settle(reply));
+    // Stays attached after settling: an unheard "error" event would be thrown.
+    worker.on("error", (err: NodeJS.ErrnoException) =>
+      settle(err.code === "ERR_WORKER_OUT_OF_MEMORY" ? { type: "out_of_memory" } : err),
+    );
+    worker.on("messageerror", (err) => settle(err));
+    worker.once("exit", (code) =>
+      settle(new Error(`search worker exited with code ${code} before answering`)),
+    );
+  });
+}
+
+/** The error the walk threw, as `failureFrom` knows it (a system error keeps code and syscall). */
+function revive(error: Extract<SearchReply, { type: "failed" }>["error"]): Error {
+  return Object.assign(new Error(error.message), error);
+}
+
+function outcomeToOutput(outcome: SearchOutcome, requestedPath: string): ToolOutput {
+  switch (outcome.type) {
+    case "done": {
+      const { matches, filesSearched, truncated } = outcome.result;
+      return { ok: true, data: { matches, files_searched: filesSearched, truncated }, truncated };
     }
-    return true;
-  }
-
-  /** Searches one file; false once a bound is hit. */
-  async searchFile(file: string): Promise<boolean> {
-    if (this.filesSearched === MAX_FILES_SEARCHED) return this.stop();
-    const lines = await textLines(file).catch(() => undefined); // vanished or unreadable
-    this.filesSearched++;
-    if (lines === undefined) return true;
-    const { context_lines: around, max_results: maxResults } = this.args;
-    const rel = toWorkspacePath(this.root, file);
-    for (const [i, line] of lines.entries()) {
-      const found = this.query.exec(line);
-      if (found === null) continue;
-      if (this.matches.length === maxResults) return this.stop();
-      const match: Match = { path: rel, line: i + 1, text: clip(line, found.index) };
-      if (around > 0) {
-        match.before = lines.slice(Math.max(0, i - around), i).map((l) => clip(l));
-        match.after = lines.slice(i + 1, i + 1 + around).map((l) => clip(l));
-      }
-      this.matches.push(match);
-    }
-    return true;
-  }
-
-  private wanted(file: string): boolean {
-    if (!this.fileFilter) return true;
-    const name = this.filterByPath ? toWorkspacePath(this.root, file) : path.basename(file);
-    return this.fileFilter.test(name);
-  }
-
-  private stop(): false {
-    this.truncated = true;
-    return false;
+    case "failed":
+      return failureFrom(revive(outcome.error), requestedPath);
+    case "aborted":
+      return failure(ABORTED_ERROR);
+    case "deadline":
+      return failure(
+        `search took longer than ${SEARCH_DEADLINE_MS / 1000} s (the pattern may backtrack ` +
+          "catastrophically); use a simpler pattern or a narrower path",
+      );
+    case "out_of_memory":
+      return failure("search ran out of memory; use a narrower path or file_pattern");
   }
 }
 
@@ -264,20 +242,33 @@ export const searchContentTool: Tool<SearchContentArgs> = {
     if (ctx.signal.aborted) return failure(ABORTED_ERROR);
     const query = compileQuery(args);
     if (typeof query === "string") return failure(query);
+    const pattern = args.file_pattern;
+    const fileFilter = pattern === undefined ? undefined : compileFilePattern(pattern);
+    if (typeof fileFilter === "string") return failure(fileFilter);
+    let job: SearchJob;
     try {
       // The starting point may be a symlink (resolveInWorkspace confined it); below it, none is
       // followed. A file named explicitly is searched whatever file_pattern says.
       const start = await resolveInWorkspace(ctx.workspaceRoot, args.path);
       const stats = await stat(start);
-      const search = new Search(ctx.workspaceRoot, query, args, ctx.signal);
-      if (stats.isDirectory()) await search.walk(start, true);
-      else if (stats.isFile()) await search.searchFile(start);
-      else return failure(`${JSON.stringify(args.path)} is not a file or folder`);
-      if (ctx.signal.aborted) return failure(ABORTED_ERROR);
-      const { matches, filesSearched, truncated } = search;
-      return { ok: true, data: { matches, files_searched: filesSearched, truncated }, truncated };
+      if (!stats.isDirectory() && !stats.isFile()) {
+        return failure(`${JSON.stringify(args.path)} is not a file or folder`);
+      }
+      job = {
+        root: ctx.workspaceRoot,
+        start,
+        startIsDir: stats.isDirectory(),
+        query,
+        filterByPath: pattern?.includes("/") ?? false,
+        maxResults: args.max_results,
+        contextLines: args.context_lines,
+      };
+      if (fileFilter) job.fileFilter = fileFilter;
     } catch (err) {
       return failureFrom(err, args.path);
     }
+    const outcome = await searchInWorker(job, ctx.signal);
+    if (ctx.signal.aborted) return failure(ABORTED_ERROR);
+    return outcomeToOutput(outcome, args.path);
   },
 };

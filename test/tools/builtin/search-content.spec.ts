@@ -5,6 +5,7 @@ import {
   globToRegExp,
   MAX_FILES_SEARCHED,
   searchContentTool,
+  searchInWorker,
 } from "../../../src/tools/builtin/search-content.js";
 import { contextFor, makeWorkspace, runTool, type TempWorkspace } from "./helpers.js";
 
@@ -174,6 +175,72 @@ describe("tools/search_content", () => {
       contextFor(ws.root, { signal: controller.signal }),
     );
     expect(out).to.deep.equal({ ok: false, error: "aborted", data: null });
+  });
+
+  it("fails on an invalid file_pattern", async () => {
+    const { out } = await search({ query: "todo", file_pattern: "[z-a]" });
+    expect(out.ok).to.equal(false);
+    expect(out.error).to.match(/^invalid file_pattern "\[z-a\]": .*Range out of order/);
+  });
+
+  describe("with a catastrophically backtracking regex", () => {
+    const EVIL = "(a+)+$";
+    beforeEach(() => put("evil.txt", `${"a".repeat(5000)}b\n`.repeat(3)));
+
+    /** Runs `body` while a 10 ms interval counts its ticks; the event loop must keep turning. */
+    const ticking = async <T>(body: () => Promise<T>) => {
+      let ticks = 0;
+      const interval = setInterval(() => ticks++, 10);
+      const started = Date.now();
+      try {
+        const result = await body();
+        return { result, ticks, elapsed: Date.now() - started };
+      } finally {
+        clearInterval(interval);
+      }
+    };
+
+    it("returns promptly when the signal aborts, without blocking the event loop", async () => {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 200);
+      const { result, ticks, elapsed } = await ticking(() =>
+        runTool(
+          searchContentTool,
+          { query: EVIL, regex: true, path: "evil.txt" },
+          contextFor(ws.root, { signal: controller.signal }),
+        ),
+      );
+      expect(result).to.deep.equal({ ok: false, error: "aborted", data: null });
+      expect(elapsed).to.be.below(3000);
+      expect(ticks).to.be.at.least(10);
+    });
+
+    it("gives up at the search deadline", async () => {
+      const { result, ticks, elapsed } = await ticking(() =>
+        searchInWorker(
+          {
+            root: ws.root,
+            start: ws.root,
+            startIsDir: true,
+            query: new RegExp(EVIL, "u"),
+            filterByPath: false,
+            maxResults: 100,
+            contextLines: 0,
+          },
+          new AbortController().signal,
+          1000,
+        ),
+      );
+      expect(result).to.deep.equal({ type: "deadline" });
+      expect(elapsed).to.be.within(1000, 4000);
+      expect(ticks).to.be.at.least(50);
+    });
+
+    it("still finds what a harmless regex matches in the same file", async () => {
+      const { out, data } = await search({ query: "a+b$", regex: true, path: "evil.txt" });
+      expect(out.ok).to.equal(true);
+      expect(where(data)).to.deep.equal(["evil.txt:1", "evil.txt:2", "evil.txt:3"]);
+    });
   });
 
   it("validates its input bounds", () => {
