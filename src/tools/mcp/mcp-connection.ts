@@ -1,13 +1,11 @@
 /**
- * One MCP server's client lifecycle: connect (stdio child process or streamable HTTP), list its
- * tools, keep the list fresh, call tools, probe health, restart after a crash, close.
+ * One MCP server's client lifecycle: connect, list its tools, keep the list fresh, call tools,
+ * probe health, restart after a crash, close. The transport (stdio child process or streamable
+ * HTTP) is mcp-transport.ts's, error texts are mcp-errors.ts's, the backoff is restart-policy.ts's.
  *
  * States: `idle` → `connecting` → `ready` ⇄ (`unavailable` → `connecting` → …) → `closed`.
  *
  * Invariants:
- * - a stdio server gets only PATH, HOME and LANG of the farm's environment plus its configured
- *   `env` — never the rest (it holds the farm's secrets); its stderr is kept in a bounded buffer
- *   for error messages, never inherited;
  * - `initialize` + the first complete `tools/list` are bounded by `startupTimeoutMs`; a server
  *   that does not make it is torn down (child killed) and counts as a failed attempt;
  * - every failed attempt and every loss of a ready connection (child exit, transport closed, an
@@ -19,58 +17,32 @@
  *   and a request made while a listing runs gets one more listing after it;
  * - `callTool` never throws: it resolves to an outcome. Aborting the caller's signal, and the call
  *   timeout, cancel the request (the SDK sends `notifications/cancelled`);
- * - error texts carry no secrets: configured env and header values, URL credentials and query
- *   values are scrubbed, and the URL is shown without userinfo, query or fragment;
+ * - error texts carry no secrets (see mcp-errors.ts); a server's stderr goes to the log only;
  * - after `close()` nothing runs: no restart, no timer, the child process is gone.
  */
-import process from "node:process";
-import type { Readable } from "node:stream";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import {
-  DEFAULT_INHERITED_ENV_VARS,
-  StdioClientTransport,
-} from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   type CallToolResult,
   ErrorCode,
   McpError,
-  type Tool,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
-import { REDACTED, redactSecrets } from "../../obs/redact.js";
 import type { McpServerConfig } from "./mcp-config.js";
+import {
+  describeError,
+  isZodError,
+  STDERR_IN_ERRORS,
+  secretScrubber,
+  withStderrNote,
+} from "./mcp-errors.js";
+import { ListedTools, listAll, type McpTool } from "./mcp-tool-list.js";
+import type { TailBuffer } from "./mcp-transport.js";
+import { closeClient, createTransport, eventStreamGaveUp, transportPid } from "./mcp-transport.js";
+import { raceAbort } from "./promise-bounds.js";
+import { DEFAULT_RESTART_POLICY, type RestartPolicy, RestartSchedule } from "./restart-policy.js";
 
 export type McpConnectionState = "idle" | "connecting" | "ready" | "unavailable" | "closed";
-
-/** The raw tool as the server lists it. */
-export type McpTool = Tool;
-
-export interface RestartPolicy {
-  /** Delay before the first new attempt. */
-  initialMs: number;
-  /** The delay doubles per failed attempt up to this. */
-  maxMs: number;
-  /** A connection that stayed up this long resets the backoff. */
-  stableMs: number;
-}
-
-export const DEFAULT_RESTART_POLICY: RestartPolicy = {
-  initialMs: 500,
-  maxMs: 30_000,
-  stableMs: 60_000,
-};
-
-/** Delay before attempt `attempt` (0-based): `min(max, initial·2^attempt)`, jittered into [½, 1]. */
-export function restartDelay(
-  attempt: number,
-  policy: RestartPolicy,
-  random: () => number = Math.random,
-): number {
-  const base = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30));
-  return Math.round(base / 2 + (random() * base) / 2);
-}
 
 /** Minimal logger (a winston logger fits). */
 export interface McpLogger {
@@ -100,64 +72,17 @@ export type McpConnectionChange = "tools" | "state";
 
 /** The farm's MCP client as servers see it; bump with a change in how the client behaves. */
 const CLIENT_INFO = { name: "wunder-farm", version: "1" };
-/** The only variables of the farm's environment a stdio server inherits. */
-const INHERITED_ENV = ["PATH", "HOME", "LANG"] as const;
-const STDERR_KEEP_BYTES = 8 * 1024;
-const STDERR_IN_ERRORS = 300;
-const MAX_LIST_PAGES = 100;
-const HTTP_TERMINATE_WAIT_MS = 1_000;
-
-/** The last `max` bytes (roughly: chars) a stream wrote. */
-class TailBuffer {
-  private text = "";
-  constructor(private readonly max: number) {}
-  append(chunk: string): void {
-    this.text += chunk;
-    if (this.text.length > this.max) this.text = this.text.slice(this.text.length - this.max);
-  }
-  tail(chars: number): string {
-    const trimmed = this.text.trim();
-    return trimmed.length <= chars ? trimmed : `…${trimmed.slice(trimmed.length - chars)}`;
-  }
-}
 
 class StartupTimeout extends Error {}
-
-/** The environment of a stdio server: PATH, HOME, LANG and its own `env`, nothing else. */
-export function stdioServerEnv(
-  configured: Record<string, string>,
-  parent: NodeJS.ProcessEnv = process.env,
-): Record<string, string> {
-  const env: Record<string, string | undefined> = {};
-  // The SDK merges a few variables of its own choosing (LOGNAME, SHELL, TERM, USER) under ours;
-  // an undefined value keeps them out (node's spawn skips undefined values). Windows needs them.
-  if (process.platform !== "win32")
-    for (const key of DEFAULT_INHERITED_ENV_VARS) env[key] = undefined;
-  for (const key of INHERITED_ENV) {
-    const value = parent[key];
-    if (value !== undefined) env[key] = value;
-  }
-  Object.assign(env, configured);
-  return env as Record<string, string>;
-}
-
-/** `url` without userinfo, query or fragment. */
-export function displayUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
-  } catch {
-    return "(invalid url)";
-  }
-}
 
 export class McpConnection {
   readonly name: string;
   private readonly config: McpServerConfig;
   private readonly logger: McpLogger | undefined;
-  private readonly restartPolicy: RestartPolicy;
+  private readonly restarts: RestartSchedule;
   private readonly pingTimeoutMs: number;
-  private readonly secrets: string[];
+  /** `text` without configured secret values, URL credentials or query values. */
+  private readonly scrub: (text: string) => string;
 
   private currentState: McpConnectionState = "idle";
   private lastError: string | undefined;
@@ -166,15 +91,11 @@ export class McpConnection {
   private client: Client | null = null;
   private transport: Transport | null = null;
   private stderr: TailBuffer | null = null;
-  private listed: readonly McpTool[] = [];
-  private listedJson = "[]";
-  private listedTime = 0;
+  private readonly listed = new ListedTools();
   private listing: Promise<void> | null = null;
   private relistWanted = false;
   private changedWhileConnecting = false;
   private starting: Promise<void> | null = null;
-  private restartTimer: NodeJS.Timeout | null = null;
-  private attempt = 0;
   private readyTime = 0;
   private closing: Promise<void> | null = null;
   private readonly listeners = new Set<(change: McpConnectionChange) => void>();
@@ -185,9 +106,9 @@ export class McpConnection {
     this.name = options.name;
     this.config = options.config;
     this.logger = options.logger;
-    this.restartPolicy = { ...DEFAULT_RESTART_POLICY, ...options.restart };
+    this.restarts = new RestartSchedule({ ...DEFAULT_RESTART_POLICY, ...options.restart });
     this.pingTimeoutMs = options.pingTimeoutMs ?? 10_000;
-    this.secrets = secretValues(options.config);
+    this.scrub = secretScrubber(options.config);
   }
 
   get state(): McpConnectionState {
@@ -206,17 +127,17 @@ export class McpConnection {
 
   /** The stdio child's pid while it runs; null otherwise (and for HTTP). */
   get pid(): number | null {
-    return this.transport instanceof StdioClientTransport ? this.transport.pid : null;
+    return transportPid(this.transport);
   }
 
   /** The tools of the last successful listing (kept while the server restarts). */
   tools(): readonly McpTool[] {
-    return this.listed;
+    return this.listed.tools;
   }
 
   /** The last listing is older than `toolsCacheTtlMs`. */
   isStale(now = Date.now()): boolean {
-    return now - this.listedTime >= this.config.toolsCacheTtlMs;
+    return this.listed.isStale(now, this.config.toolsCacheTtlMs);
   }
 
   onChange(listener: (change: McpConnectionChange) => void): () => void {
@@ -234,7 +155,7 @@ export class McpConnection {
   /** A connection waiting for its next attempt makes it now. Never throws. */
   async reconnectNow(): Promise<void> {
     if (this.currentState !== "unavailable") return;
-    this.clearRestartTimer();
+    this.restarts.cancel();
     this.stats.restarts++;
     await this.connect();
   }
@@ -328,12 +249,11 @@ export class McpConnection {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.generation++;
-    this.clearRestartTimer();
+    this.restarts.cancel();
     const { client, transport } = this;
     this.client = null;
     this.setState("closed", "closed");
-    this.closing =
-      client && transport ? this.teardown(client, transport, false) : Promise.resolve();
+    this.closing = client && transport ? closeClient(client, transport, false) : Promise.resolve();
     return this.closing;
   }
 
@@ -345,8 +265,7 @@ export class McpConnection {
     this.stats.connects++;
     this.changedWhileConnecting = false;
     this.setState("connecting", this.lastError);
-    const stderr = new TailBuffer(STDERR_KEEP_BYTES);
-    const transport = this.makeTransport(stderr);
+    const { transport, stderr } = createTransport(this.config);
     const client = new Client(CLIENT_INFO, { capabilities: {} });
     client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
       if (generation !== this.generation) return;
@@ -361,10 +280,7 @@ export class McpConnection {
         server: this.name,
         error: this.scrub(err.message),
       });
-      // The HTTP transport gave up re-opening its event stream: the session is gone.
-      if (err.message.startsWith("Maximum reconnection attempts")) {
-        this.lost(generation, "the event stream of the server broke off");
-      }
+      if (eventStreamGaveUp(err)) this.lost(generation, "the event stream of the server broke off");
     };
     this.client = client;
     this.transport = transport;
@@ -395,31 +311,11 @@ export class McpConnection {
           : this.describe(err);
       this.generation++;
       this.client = null;
-      await this.teardown(client, transport, true);
+      await closeClient(client, transport, true);
       this.fail(this.withStderr(reason, stderr));
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  private makeTransport(stderr: TailBuffer): Transport {
-    const config = this.config;
-    if (config.transport === "http") {
-      return new StreamableHTTPClientTransport(new URL(config.url), {
-        requestInit: { headers: config.headers },
-      });
-    }
-    const transport = new StdioClientTransport({
-      command: config.command,
-      args: config.args,
-      env: stdioServerEnv(config.env),
-      stderr: "pipe",
-      ...(config.cwd !== undefined ? { cwd: config.cwd } : {}),
-    });
-    const stream = transport.stderr as Readable | null;
-    stream?.setEncoding("utf8");
-    stream?.on("data", (chunk: string) => stderr.append(chunk));
-    return transport;
   }
 
   private async listOnce(): Promise<void> {
@@ -446,12 +342,7 @@ export class McpConnection {
 
   private setTools(tools: readonly McpTool[]): void {
     this.stats.listings++;
-    this.listedTime = Date.now();
-    const json = JSON.stringify(tools);
-    if (json === this.listedJson) return;
-    this.listed = tools;
-    this.listedJson = json;
-    this.emit("tools");
+    if (this.listed.record(tools)) this.emit("tools");
   }
 
   /**
@@ -465,8 +356,8 @@ export class McpConnection {
     const { client, transport, stderr } = this;
     this.generation++;
     this.client = null;
-    if (Date.now() - this.readyTime >= this.restartPolicy.stableMs) this.attempt = 0;
-    if (client && transport) void this.teardown(client, transport, true);
+    this.restarts.lostAfter(this.readyTime);
+    if (client && transport) void closeClient(client, transport, true);
     const error = stderr ? this.withStderr(reason, stderr) : reason;
     this.logger?.warn("mcp server lost", { server: this.name, error });
     this.fail(error);
@@ -476,47 +367,10 @@ export class McpConnection {
   private fail(error: string): void {
     this.setState("unavailable", error);
     if (this.currentState === "closed") return;
-    const delay = restartDelay(this.attempt, this.restartPolicy);
-    this.attempt++;
-    this.clearRestartTimer();
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = null;
+    this.restarts.schedule(() => {
       this.stats.restarts++;
       void this.connect();
-    }, delay);
-    this.restartTimer.unref();
-  }
-
-  private clearRestartTimer(): void {
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    this.restartTimer = null;
-  }
-
-  /** Closes the client; `force` kills a stdio child first instead of waiting for it to exit. */
-  private async teardown(client: Client, transport: Transport, force: boolean): Promise<void> {
-    if (transport instanceof StdioClientTransport && force) {
-      const pid = transport.pid;
-      if (pid !== null) {
-        try {
-          process.kill(pid, "SIGTERM");
-        } catch {
-          // already gone
-        }
-      }
-    }
-    if (transport instanceof StreamableHTTPClientTransport && !force) {
-      await withTimeout(
-        transport.terminateSession().catch(() => undefined),
-        HTTP_TERMINATE_WAIT_MS,
-      );
-    }
-    await client.close().catch(() => undefined);
-    if (transport instanceof StreamableHTTPClientTransport) {
-      // The SDK can schedule event-stream reconnections even after close (a fetch aborted by
-      // the close counts as a failure to retry); a closed transport must not keep timers.
-      (transport as unknown as { _scheduleReconnection: () => void })._scheduleReconnection = () =>
-        undefined;
-    }
+    });
   }
 
   private setState(state: McpConnectionState, error: string | undefined): void {
@@ -541,112 +395,20 @@ export class McpConnection {
     }
   }
 
-  /**
-   * The server's stderr goes to the worker's log only: health errors reach the tool catalogue
-   * (`GET /v1/tools`), and a server may print what it should not (hosts, paths, its own tokens).
-   */
+  /** `reason` as an error text; the server's stderr tail goes to the log only (see mcp-errors.ts). */
   private withStderr(reason: string, stderr: TailBuffer): string {
     const tail = stderr.tail(STDERR_IN_ERRORS);
-    if (!tail) return this.scrub(reason);
-    this.logger?.warn("mcp server stderr", { server: this.name, reason, stderr: this.scrub(tail) });
-    return this.scrub(`${reason} (its stderr is in the worker's log)`);
+    if (tail) {
+      this.logger?.warn("mcp server stderr", {
+        server: this.name,
+        reason,
+        stderr: this.scrub(tail),
+      });
+    }
+    return this.scrub(withStderrNote(reason, tail));
   }
 
-  /** A readable reason for `err`, without secrets. */
   private describe(err: unknown): string {
-    const config = this.config;
-    const sys = err as NodeJS.ErrnoException | undefined;
-    if (config.transport === "stdio" && sys?.syscall?.startsWith("spawn")) {
-      if (sys.code === "ENOENT") return `command not found: ${config.command}`;
-      if (sys.code === "EACCES") return `command is not executable: ${config.command}`;
-    }
-    if (err instanceof McpError && err.code === ErrorCode.ConnectionClosed) {
-      return config.transport === "stdio" ? "the server process exited" : "the connection closed";
-    }
-    let text = err instanceof Error ? err.message : String(err);
-    const cause = (err as { cause?: unknown } | undefined)?.cause;
-    if (cause instanceof Error) {
-      const code = (cause as NodeJS.ErrnoException).code;
-      text += ` (${code ?? cause.message})`;
-    }
-    if (config.transport === "http") text = `${text} [${displayUrl(config.url)}]`;
-    return this.scrub(text);
+    return describeError(err, this.config, this.scrub);
   }
-
-  /** `text` without configured secret values, URL credentials or query values. */
-  private scrub(text: string): string {
-    let out = text;
-    for (const secret of this.secrets) out = out.split(secret).join(REDACTED);
-    return redactSecrets(out);
-  }
-}
-
-/** Values in the config that must never show in error texts, longest first. */
-function secretValues(config: McpServerConfig): string[] {
-  const values: string[] = [];
-  if (config.transport === "stdio") values.push(...Object.values(config.env));
-  else {
-    values.push(...Object.values(config.headers));
-    try {
-      const url = new URL(config.url);
-      if (url.username) values.push(decodeURIComponent(url.username), url.username);
-      if (url.password) values.push(decodeURIComponent(url.password), url.password);
-      for (const value of url.searchParams.values()) values.push(value);
-      if (url.search) values.push(url.search.slice(1));
-    } catch {
-      // the schema checked it
-    }
-  }
-  return [...new Set(values.filter((v) => v.length >= 3))].sort((a, b) => b.length - a.length);
-}
-
-async function listAll(
-  client: Client,
-  options: { signal?: AbortSignal; timeout: number },
-): Promise<McpTool[]> {
-  const tools: McpTool[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < MAX_LIST_PAGES; page++) {
-    const result = await client.listTools(cursor === undefined ? undefined : { cursor }, options);
-    tools.push(...result.tools);
-    cursor = result.nextCursor;
-    if (cursor === undefined) break;
-  }
-  return tools;
-}
-
-/** `promise`, or a rejection as soon as `signal` aborts (the promise's own failure is then ignored). */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  promise.catch(() => undefined);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (err) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-function withTimeout(promise: Promise<unknown>, ms: number): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise((resolve) => {
-      timer = setTimeout(resolve, ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-function isZodError(err: unknown): boolean {
-  return (
-    err instanceof Error && Array.isArray((err as { issues?: unknown }).issues) && !("code" in err)
-  );
 }

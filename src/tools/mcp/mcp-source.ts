@@ -27,13 +27,9 @@ import { ABORTED_ERROR } from "../builtin/result.js";
 import type { SourceHealth, ToolEntry, ToolSource, Validation } from "../source.js";
 import type { ToolContext, ToolOutput } from "../tool.js";
 import type { McpServerConfig } from "./mcp-config.js";
-import {
-  McpConnection,
-  type McpConnectionOptions,
-  type McpLogger,
-  type McpTool,
-  type RestartPolicy,
-} from "./mcp-connection.js";
+import { McpConnection, type McpConnectionOptions, type McpLogger } from "./mcp-connection.js";
+import type { McpTool } from "./mcp-tool-list.js";
+import type { RestartPolicy } from "./restart-policy.js";
 import { type CompiledSchema, SchemaValidators } from "./schema-validator.js";
 import { McpToolNamer, mcpDisplayName } from "./tool-names.js";
 

@@ -7,8 +7,9 @@
  */
 import type { ToolRegistry } from "../registry.js";
 import type { McpServerConfig } from "./mcp-config.js";
-import type { McpLogger, RestartPolicy } from "./mcp-connection.js";
+import type { McpLogger } from "./mcp-connection.js";
 import { createMcpToolSources, type McpToolSource } from "./mcp-source.js";
+import type { RestartPolicy } from "./restart-policy.js";
 
 export function addMcpSources(
   registry: ToolRegistry,

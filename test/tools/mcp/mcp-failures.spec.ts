@@ -8,12 +8,9 @@ import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import { McpServerConfigSchema } from "../../../src/tools/mcp/mcp-config.js";
-import {
-  DEFAULT_RESTART_POLICY,
-  restartDelay,
-  stdioServerEnv,
-} from "../../../src/tools/mcp/mcp-connection.js";
 import { McpToolSource } from "../../../src/tools/mcp/mcp-source.js";
+import { stdioServerEnv } from "../../../src/tools/mcp/mcp-transport.js";
+import { DEFAULT_RESTART_POLICY, restartDelay } from "../../../src/tools/mcp/restart-policy.js";
 import { freePort, pidAlive, waitFor } from "./helpers.js";
 
 describe("tools/mcp source: failures", function () {
