@@ -3,7 +3,7 @@
  *
  * Scenarios: throughput, concurrency48, cancel, cpu, fairness-burst, fairness-equal,
  * scheduler-overhead, model-429, store-write, store-replay, session-load, parallel-tools,
- * tool-faults, breaker, all (the default:
+ * tool-faults, breaker, token-accuracy, long-sessions, all (the default:
  * every one). Progress goes to stderr; the last
  * line of stdout is one JSON object: {"scenario", "figures", "baseline", "config"}. Every run
  * measures its own baseline (plain BullMQ no-op jobs on the same Redis) so figures from a noisy
@@ -17,7 +17,8 @@
  * --overhead-users, --overhead-repeats; model-429: --fault-s, --retry-after-s, --a-turns-per-s;
  * store-write: --write-events, --per-event-events, --store-repeats; store-replay: --replay-events,
  * --replay-buckets; session-load: --load-turns; parallel-tools: --tool-repeats; tool-faults:
- * --fault-rounds. The tool scenarios run the orchestrator in this process (real Redis, real
+ * --fault-rounds; token-accuracy: --accuracy-prompts; long-sessions: --long-sessions, --long-turns.
+ * The tool scenarios run the orchestrator in this process (real Redis, real
  * MCP servers), without a farm. The store scenarios measure their own baseline
  * (per-event writes, one bucket, the full history) and run on SQLite, and on MongoDB as well when
  * MONGO_URL is set.
@@ -36,6 +37,11 @@ import {
   fairnessEqualFarmConfig,
   fairnessEqualFarmEnv,
 } from "./scenarios/fairness-equal.js";
+import {
+  LONG_SESSIONS_WINDOW_TOKENS,
+  longSessions,
+  longSessionsFarmEnv,
+} from "./scenarios/long-sessions.js";
 import { model429, model429FarmConfig, model429FarmEnv } from "./scenarios/model-429.js";
 import { parallelTools } from "./scenarios/parallel-tools.js";
 import { schedulerOverhead } from "./scenarios/scheduler-overhead.js";
@@ -43,6 +49,7 @@ import { sessionLoad } from "./scenarios/session-load.js";
 import { storeReplay } from "./scenarios/store-replay.js";
 import { storeWrite } from "./scenarios/store-write.js";
 import { throughput } from "./scenarios/throughput.js";
+import { tokenAccuracy } from "./scenarios/token-accuracy.js";
 import { toolFaults } from "./scenarios/tool-faults.js";
 import { round } from "./stats.js";
 import { everythingServer } from "./tool-fixtures.js";
@@ -62,6 +69,8 @@ const SCENARIOS = [
   "parallel-tools",
   "tool-faults",
   "breaker",
+  "token-accuracy",
+  "long-sessions",
   "all",
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -294,6 +303,32 @@ async function main(): Promise<void> {
     figures.breaker = await breaker(
       { callTimeoutMs: 200, refusedCalls: 200, otherRounds: 20 },
       log,
+    );
+  }
+
+  if (runs("token-accuracy")) {
+    log(
+      "token-accuracy: our estimate vs the simulator's prompt tokens, before and after calibration",
+    );
+    figures["token-accuracy"] = await tokenAccuracy(
+      { prompts: options["accuracy-prompts"] ?? 200 },
+      log,
+    );
+  }
+  if (runs("long-sessions")) {
+    const sessions = options["long-sessions"] ?? 50;
+    log(`long-sessions: ${sessions} sessions, window ${LONG_SESSIONS_WINDOW_TOKENS} tokens`);
+    figures["long-sessions"] = await withFarm(longSessionsFarmEnv(), (farm) =>
+      longSessions(
+        farm,
+        {
+          sessions,
+          turnsPerSession: options["long-turns"] ?? 50,
+          concurrency: Math.min(sessions, 25),
+          seed: 11,
+        },
+        log,
+      ),
     );
   }
 

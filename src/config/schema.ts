@@ -225,6 +225,24 @@ export const ConfigSchema = z.object({
       defaultModel: z.string().min(1).default(SIM_MODEL_NAME),
     })
     .prefault({}),
+  context: z
+    .object({
+      /** Compaction starts when a request would reach this share of the limit. */
+      triggerRatio: z.coerce.number().gt(0).max(1).default(0.9),
+      /** Kept free besides the model's output reserve: what the estimate may miss. */
+      safetyMarginTokens: nonNegativeInt.default(512),
+      /** The first exchange is kept verbatim within this (and a tenth of the limit). */
+      keepHeadTokens: positiveInt.default(8_192),
+      /** Recent exchanges kept verbatim within this (and a quarter of the limit). */
+      keepTailTokens: positiveInt.default(16_384),
+      /** Longest summary kept (and at most a sixth of the limit). */
+      summaryMaxTokens: positiveInt.default(4_096),
+      /** Tool results are never cut below this while trimming. */
+      observationMinTokens: positiveInt.default(128),
+      /** A compaction aims at this share of the limit, leaving room for the next rounds. */
+      goalRatio: z.coerce.number().gt(0).max(1).default(0.6),
+    })
+    .prefault({}),
   models: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), ModelConfigSchema).default({}),
   tools: z
     .object({

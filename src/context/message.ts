@@ -1,6 +1,8 @@
 /**
  * One item of a session's model-visible history, in the OpenAI chat shape the LLM client sends.
  * The store keeps these per session in order; a turn appends its items when it ends.
+ *
+ * Stored items are parsed with this schema, so every field added later must stay optional.
  */
 import { z } from "zod";
 
@@ -14,7 +16,15 @@ export type ToolCall = z.infer<typeof ToolCallSchema>;
 
 export const ContextMessageSchema = z.discriminatedUnion("role", [
   z.object({ role: z.literal("system"), content: z.string() }),
-  z.object({ role: z.literal("user"), content: z.string() }),
+  z.object({
+    role: z.literal("user"),
+    content: z.string(),
+    /**
+     * Set on a compaction summary (a user-role message, as in Codex) so a later compaction can
+     * tell it from what the user wrote. Local only: it is not sent to the model.
+     */
+    summary: z.literal(true).optional(),
+  }),
   z.object({
     role: z.literal("assistant"),
     content: z.string(),

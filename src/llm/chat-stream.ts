@@ -232,6 +232,8 @@ class StreamAssembly {
 function toWireMessage(
   message: ContextMessage,
 ): OpenAI.Chat.Completions.ChatCompletionMessageParam {
+  // The summary marker is ours; providers get the plain user message.
+  if (message.role === "user") return { role: "user", content: message.content };
   if (message.role !== "assistant") return message;
   if (!message.tool_calls?.length) return { role: "assistant", content: message.content };
   return {

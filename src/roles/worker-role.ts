@@ -8,6 +8,7 @@
  */
 import { Worker } from "bullmq";
 import type { FarmConfig } from "../config/schema.js";
+import { TokenCalibration } from "../context/token-calibration.js";
 import { ModelClients } from "../llm/chat-stream.js";
 import { ModelBudget } from "../llm/model-budget.js";
 import type { Logger } from "../obs/logger.js";
@@ -58,6 +59,7 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
     budget: new ModelBudget(foundation.redis, config.redis.prefix, config.models),
     tools: tools.registry,
     toolPolicies: tools.policies,
+    calibration: new TokenCalibration(),
   };
   const runner = new TurnJobRunner(services);
   const failTurn = (turn: TurnRecord, reason: string) => failForGood(services, turn, reason);

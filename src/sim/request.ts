@@ -27,8 +27,11 @@ export interface ChatRequest {
   model: string;
   messages: SimMessage[];
   toolNames: ReadonlySet<string>;
-  /** Length of the `tools` JSON; specs count against the context window like messages do. */
-  toolsChars: number;
+  /**
+   * The `tools` array as compact JSON ("" without tools): specs count against the context
+   * window like messages do.
+   */
+  toolsJson: string;
   stream: boolean;
   includeUsage: boolean;
 }
@@ -86,7 +89,7 @@ export function parseChatRequest(body: string): ChatRequest | RequestProblem {
     model: typeof raw.model === "string" && raw.model !== "" ? raw.model : DEFAULT_MODEL_ID,
     messages,
     toolNames,
-    toolsChars: tools.length > 0 ? JSON.stringify(tools).length : 0,
+    toolsJson: tools.length > 0 ? JSON.stringify(tools) : "",
     stream: raw.stream === true,
     includeUsage: isObject(raw.stream_options) && raw.stream_options.include_usage === true,
   };

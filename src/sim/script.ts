@@ -12,6 +12,7 @@
  * - a correction changes the call (e.g. broken JSON → the intended arguments): a failed call is
  *   never repeated as it was, since it would fail the same way.
  */
+import { COMPACTION_INSTRUCTION_HEAD } from "../context/compaction/summary-prompt.js";
 import type { Directives } from "./directives.js";
 import { shortHash } from "./hash.js";
 import type { SimMessage, SimToolCall } from "./request.js";
@@ -80,6 +81,9 @@ export function locateTurn(messages: readonly SimMessage[]): TurnPosition {
 
 export function planReply(input: ScriptInput): Reply {
   const { messages, directives, position } = input;
+  if (isCompactionRequest(position.lastUserContent)) {
+    return { kind: "text", text: handOffSummary(position.lastUserContent) };
+  }
   const wanted = wantedCall(directives, input.userText);
   const toolRounds = directives.rounds ?? (wanted ? 1 : 0);
   const last = messages[messages.length - 1];
@@ -186,4 +190,39 @@ function echo(userText: string): string {
   return words.length === 0
     ? "You asked nothing."
     : `You asked: ${words.slice(0, ECHO_WORDS).join(" ")}.`;
+}
+
+/** A farm compaction asks for a hand-off summary of a transcript (see summary-prompt.ts). */
+export function isCompactionRequest(lastUserContent: string): boolean {
+  return (
+    lastUserContent.startsWith("<transcript>") &&
+    lastUserContent.includes(COMPACTION_INSTRUCTION_HEAD)
+  );
+}
+
+const SUMMARY_QUOTE_CHARS = 160;
+const SUMMARY_USER_LINES = 3;
+
+/**
+ * A short structured summary, deterministic in its input: the sections the instruction asks
+ * for, quoting the last user lines of the transcript (what a continuing agent needs most).
+ */
+function handOffSummary(request: string): string {
+  const users = request
+    .split("\n")
+    .filter((line) => line.startsWith("[user] "))
+    .slice(-SUMMARY_USER_LINES)
+    .map((line) => `- ${line.slice("[user] ".length, "[user] ".length + SUMMARY_QUOTE_CHARS)}`);
+  return [
+    "## Goal",
+    users.at(-1) ?? "None",
+    "## Progress (done, in progress, pending)",
+    `Worked through ${request.split("\n").length} transcript lines.`,
+    "## Decisions and constraints",
+    "None",
+    "## Key files, commands and outputs (exact names and values)",
+    ...(users.length > 0 ? users : ["None"]),
+    "## Next steps",
+    "Continue from the latest request.",
+  ].join("\n");
 }

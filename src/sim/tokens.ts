@@ -1,23 +1,39 @@
 /**
- * The simulator's notion of a token: a rough chars/4 estimate for prompts (what the context
- * window is checked against) and "a word plus its following whitespace" for completions (what is
- * streamed one chunk at a time and counted in `usage.completion_tokens`).
+ * The simulator's notion of a token: for prompts (what the context window is checked against and
+ * `usage.prompt_tokens` reports) a real tokenizer, `cl100k_base`, with its own framing — like a
+ * provider whose exact tokenizer the farm does not know (the farm estimates with `o200k_base`
+ * and calibrates against these reports); for completions "a word plus its following whitespace"
+ * (what is streamed one chunk at a time and counted in `usage.completion_tokens`).
  *
  * Invariant: `textPieces(t).join("") === t`, so streaming never alters the answer text.
  */
+import { countTokens } from "gpt-tokenizer/encoding/cl100k_base";
+import { countBounded } from "../context/token-count.js";
 import { seededRandom, shortHash } from "./hash.js";
 import type { ChatRequest } from "./request.js";
 
-const CHARS_PER_TOKEN = 4;
-/** Per-message framing cost, as in OpenAI's own accounting. */
-const TOKENS_PER_MESSAGE = 4;
+/** Per-message framing cost, as in OpenAI's older accounting (role included). */
+export const SIM_TOKENS_PER_MESSAGE = 4;
+/** The priming of the reply. */
+export const SIM_REPLY_TOKENS = 2;
 
+/** No special tokens are recognised: a prompt is only text. */
+const AS_PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
+
+export function simTextTokens(text: string): number {
+  return countBounded(text, (piece) => countTokens(piece, AS_PLAIN_TEXT));
+}
+
+/**
+ * Σ messages (4 + content + per tool call: name + arguments) + 2 + the tools JSON. Tool call
+ * ids are not counted.
+ */
 export function estimatePromptTokens(request: ChatRequest): number {
-  let tokens = Math.ceil(request.toolsChars / CHARS_PER_TOKEN);
+  let tokens = SIM_REPLY_TOKENS + simTextTokens(request.toolsJson);
   for (const m of request.messages) {
-    let chars = m.content.length;
-    for (const call of m.toolCalls) chars += call.name.length + call.arguments.length;
-    tokens += TOKENS_PER_MESSAGE + Math.ceil(chars / CHARS_PER_TOKEN);
+    tokens += SIM_TOKENS_PER_MESSAGE + simTextTokens(m.content);
+    for (const call of m.toolCalls)
+      tokens += simTextTokens(call.name) + simTextTokens(call.arguments);
   }
   return tokens;
 }

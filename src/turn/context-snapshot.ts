@@ -1,6 +1,8 @@
 /**
- * When a turn ends, saves a snapshot of its session's context if enough events passed since the
- * last one, so the next turn loads one snapshot plus a short tail instead of the whole history.
+ * When a turn ends, saves a snapshot of its session's context if the turn compacted it (the
+ * compacted view must outlive the turn: it is what later turns see) or if enough events passed
+ * since the last one, so the next turn loads one snapshot plus a short tail instead of the
+ * whole history.
  *
  * Invariants:
  * - the snapshot is the context the turn loaded plus the items the turn appended, saved while
@@ -20,6 +22,8 @@ export interface SnapshotPoint {
   appended: ContextMessage[];
   /** The session's head seq when the turn ended. */
   seq: number;
+  /** The context as the model saw it at the end, when the turn compacted it. */
+  compacted: ContextMessage[] | null;
 }
 
 export async function snapshotIfDue(
@@ -29,17 +33,18 @@ export async function snapshotIfDue(
   log: Logger,
 ): Promise<boolean> {
   const since = point.seq - (point.loaded.snapshot?.seq ?? 0);
-  if (since < everyEvents) return false;
+  if (point.compacted === null && since < everyEvents) return false;
+  const reason = point.compacted === null ? "interval" : "compaction";
   try {
     const saved = await store.saveSnapshot({
       sessionId: point.sessionId,
       historyLength: point.loaded.historyLength + point.appended.length,
       seq: point.seq,
-      reason: "interval",
-      messages: [...point.loaded.messages, ...point.appended],
+      reason,
+      messages: point.compacted ?? [...point.loaded.messages, ...point.appended],
       createdAt: Date.now(),
     });
-    if (saved) log.info("context snapshot saved", { seq: point.seq, events_since: since });
+    if (saved) log.info("context snapshot saved", { seq: point.seq, events_since: since, reason });
     return saved;
   } catch (err) {
     log.warn("context snapshot failed; the next turn loads more history", {

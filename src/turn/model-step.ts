@@ -34,6 +34,8 @@ export interface ModelStepInput {
   attempt: number;
   messages: ContextMessage[];
   tools: ToolSpec[];
+  /** The request's projected prompt tokens (calibrated estimate, turn-context.ts). */
+  contextTokens: number;
   /** An earlier attempt streamed text for this round that clients must drop. */
   staleDeltas: boolean;
 }
@@ -60,7 +62,7 @@ export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
       });
       resetNeeded = false;
     }
-    const contextTokens = estimateTokens(input.messages);
+    const { contextTokens } = input;
     emitter.emit("context_usage", `${stepBase}.context_usage`, {
       model_round: round,
       context_tokens: contextTokens,
@@ -148,16 +150,4 @@ export function retryDelayMs(tryNo: number, error: LlmError, capMs: number): num
   const exponential = FIRST_RETRY_DELAY_MS * 2 ** (tryNo - 1);
   const jittered = exponential / 2 + Math.random() * (exponential / 2);
   return Math.min(capMs, Math.max(jittered, error.retryAfterMs ?? 0));
-}
-
-/** A rough count (4 chars per token) until the tokenizer-based ContextManager arrives. */
-export function estimateTokens(messages: ContextMessage[]): number {
-  let chars = 0;
-  for (const m of messages) {
-    chars += m.content.length + 16;
-    if (m.role === "assistant") {
-      for (const call of m.tool_calls ?? []) chars += call.name.length + call.arguments.length;
-    }
-  }
-  return Math.ceil(chars / 4);
 }

@@ -4,6 +4,7 @@
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { FarmConfig } from "../config/schema.js";
+import type { TokenCalibration } from "../context/token-calibration.js";
 import type { EventAppender } from "../events/appender.js";
 import type { EventLog } from "../events/event-log.js";
 import type { ModelClients } from "../llm/chat-stream.js";
@@ -35,5 +36,7 @@ export interface TurnServices {
   clients: ModelClients;
   budget: ModelBudget;
   tools: ToolRegistry;
+  /** Per model, how the provider's prompt token counts relate to our estimate. */
+  calibration: TokenCalibration;
   toolPolicies: ToolCallPolicies;
 }

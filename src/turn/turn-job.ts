@@ -34,6 +34,7 @@ import { parkTurn, sendBackIfStillParked } from "./parking.js";
 import { readTurnRecord } from "./read-record.js";
 import { RecordedTurn } from "./recorded-turn.js";
 import type { TurnServices } from "./services.js";
+import { TurnContext } from "./turn-context.js";
 import { ToolGuardStop, TurnLoop } from "./turn-loop.js";
 import { explainMissingTool, saveToolArtifact } from "./turn-tools.js";
 import {
@@ -55,6 +56,7 @@ type LoopResult =
       ending: TurnEnding;
       history: TurnLoop["completedHistory"];
       loaded: SessionContext;
+      context: TurnContext;
     }
   | { kind: "hand_back" }
   | { kind: "defer"; deferral: ModelDeferral }
@@ -198,6 +200,7 @@ export class TurnJobRunner {
           loaded: run.loaded,
           appended: run.history,
           seq: finished.lastSeq ?? emitter.lastSeq,
+          compacted: run.context.compacted ? run.context.view() : null,
         },
         config.store.snapshotEveryEvents,
         log,
@@ -250,17 +253,29 @@ export class TurnJobRunner {
       saveArtifact: (id, tool, content) =>
         saveToolArtifact(store, turn, { id, tool, content }, log),
     });
+    const gate = new ModelGate(budget, config.worker.modelWaitMaxMs);
+    const context = new TurnContext(loaded.messages, {
+      model: turn.model,
+      clients,
+      gate,
+      emitter,
+      signal: abort.signal,
+      calibration: this.services.calibration,
+      settings: config.context,
+      attempt: turn.attempt,
+      log,
+    });
     const loop = new TurnLoop({
       input: turn.input,
       model: turn.model,
       attempt: turn.attempt,
       maxRounds: config.turn.maxRounds,
-      history: loaded.messages,
+      context,
       recorded,
       emitter,
       signal: abort.signal,
       clients,
-      gate: new ModelGate(budget, config.worker.modelWaitMaxMs),
+      gate,
       toolSpecs: toolSet.specs,
       orchestrator,
       guard: new ToolFailureGuard(
@@ -270,9 +285,19 @@ export class TurnJobRunner {
     });
     const ended = (ending: Omit<TurnEnding, "usage">): LoopResult => ({
       kind: "ended",
-      ending: { ...ending, usage: loop.usage },
+      // Summary calls of compactions are consumption too (not occupancy).
+      ending: {
+        ...ending,
+        usage: {
+          ...loop.usage,
+          input_tokens: loop.usage.input_tokens + context.summaryUsage.input_tokens,
+          output_tokens: loop.usage.output_tokens + context.summaryUsage.output_tokens,
+          total_tokens: loop.usage.total_tokens + context.summaryUsage.total_tokens,
+        },
+      },
       history: loop.completedHistory,
       loaded,
+      context,
     });
     try {
       const { answer, stopReason } = await loop.run();

@@ -11,21 +11,26 @@
  */
 import type { ContextMessage } from "../context/message.js";
 import type { TurnEmitter } from "../events/turn-emitter.js";
-import type { ModelClients, ToolSpec } from "../llm/chat-stream.js";
+import type { ChatResult, ModelClients, ToolSpec } from "../llm/chat-stream.js";
+import { LlmError } from "../llm/llm-error.js";
 import type { TurnUsage } from "../store/port.js";
 import type { GuardTrip, ToolFailureGuard } from "../tools/orchestrator/failure-guard.js";
 import type { ToolOrchestrator } from "../tools/orchestrator/orchestrator.js";
 import type { ModelGate } from "./model-gate.js";
 import { runModelStep } from "./model-step.js";
 import type { RecordedTurn } from "./recorded-turn.js";
+import type { TurnContext } from "./turn-context.js";
+
+/** Compactions after a provider's "context length exceeded" before the turn fails with it. */
+const MAX_OVERFLOW_RECOVERIES = 2;
 
 export interface TurnLoopInput {
   input: string;
   model: string;
   attempt: number;
   maxRounds: number;
-  /** The session's history before this turn. */
-  history: ContextMessage[];
+  /** What the model sees: the session's context plus this turn's items, kept within the window. */
+  context: TurnContext;
   recorded: RecordedTurn;
   emitter: TurnEmitter;
   signal: AbortSignal;
@@ -68,6 +73,7 @@ export class TurnLoop {
 
   constructor(private readonly input: TurnLoopInput) {
     this.completedHistory = [{ role: "user", content: input.input }];
+    input.context.append(...this.completedHistory);
   }
 
   async run(): Promise<TurnAnswer> {
@@ -75,30 +81,17 @@ export class TurnLoop {
     let lastContent = "";
     for (let round = 1; round <= i.maxRounds; round++) {
       this.throwIfAborted();
-      const output =
-        i.recorded.outputs.get(round) ??
-        (await runModelStep({
-          clients: i.clients,
-          gate: i.gate,
-          emitter: i.emitter,
-          signal: i.signal,
-          model: i.model,
-          round,
-          attempt: i.attempt,
-          messages: [...i.history, ...this.completedHistory],
-          tools: [...i.toolSpecs],
-          staleDeltas: i.recorded.roundsWithDeltas.has(round),
-        }));
+      const output = i.recorded.outputs.get(round) ?? (await this.callModel(round));
       this.throwIfAborted();
       this.addUsage(output.usage);
       lastContent = output.content;
       if (output.toolCalls.length === 0) {
-        this.completedHistory.push({ role: "assistant", content: output.content });
+        this.record({ role: "assistant", content: output.content });
         return { answer: output.content, stopReason: "model_response" };
       }
       const tools = await i.orchestrator.runRound(round, output.toolCalls);
       this.throwIfAborted();
-      this.completedHistory.push(
+      this.record(
         { role: "assistant", content: output.content, tool_calls: output.toolCalls },
         ...tools.observations,
       );
@@ -107,6 +100,51 @@ export class TurnLoop {
       if (tools.final) return { answer: tools.final.answer, stopReason: "final_tool" };
     }
     return { answer: lastContent, stopReason: "max_rounds" };
+  }
+
+  /**
+   * One model round on a context that fits: compacted first when the request would cross the
+   * trigger, and again (up to MAX_OVERFLOW_RECOVERIES times) when the provider still says the
+   * context is too long.
+   */
+  private async callModel(round: number): Promise<ChatResult> {
+    const i = this.input;
+    const tools = [...i.toolSpecs];
+    for (let recoveries = 0; ; recoveries++) {
+      const contextTokens = await i.context.ensureFits(
+        round,
+        tools,
+        recoveries > 0 ? "overflow_recovery" : "threshold",
+      );
+      this.throwIfAborted();
+      const messages = i.context.view();
+      try {
+        const output = await runModelStep({
+          clients: i.clients,
+          gate: i.gate,
+          emitter: i.emitter,
+          signal: i.signal,
+          model: i.model,
+          round,
+          attempt: i.attempt,
+          messages,
+          tools,
+          contextTokens,
+          staleDeltas: i.recorded.roundsWithDeltas.has(round),
+        });
+        if (output.usage) i.context.observeUsage(output.usage.input_tokens, tools);
+        return output;
+      } catch (err) {
+        const overflow = err instanceof LlmError && err.kind === "context_window_exceeded";
+        if (!overflow || recoveries >= MAX_OVERFLOW_RECOVERIES) throw err;
+      }
+    }
+  }
+
+  /** Adds items to the turn's history and to what the model sees. */
+  private record(...items: ContextMessage[]): void {
+    this.completedHistory.push(...items);
+    this.input.context.append(...items);
   }
 
   private addUsage(

@@ -3,6 +3,7 @@ import type OpenAI from "openai";
 import { APIError } from "openai";
 import type { ChatCompletionMessageParam } from "openai/resources/chat/completions";
 import type { SimServer } from "../../src/sim/server.js";
+import { SIM_REPLY_TOKENS, SIM_TOKENS_PER_MESSAGE, simTextTokens } from "../../src/sim/tokens.js";
 import { client, errorBody, postChat, startSim, TOOLS, user } from "./helpers.js";
 
 describe("sim server", () => {
@@ -57,7 +58,12 @@ describe("sim server", () => {
       expect(choice?.message.content).to.match(/^You asked: How is the weather in Paris\?\. /);
       expect(choice?.message.content?.trim().split(/\s+/)).to.have.length(24);
       expect(completion.usage).to.include({ completion_tokens: 24 });
-      expect(completion.usage?.prompt_tokens).to.be.greaterThan(8);
+      expect(completion.usage?.prompt_tokens).to.equal(
+        SIM_REPLY_TOKENS +
+          2 * SIM_TOKENS_PER_MESSAGE +
+          simTextTokens("be brief") +
+          simTextTokens("How is the weather in Paris?"),
+      );
       expect(completion.usage?.total_tokens).to.equal(
         (completion.usage?.prompt_tokens ?? 0) + (completion.usage?.completion_tokens ?? 0),
       );
@@ -275,7 +281,10 @@ describe("sim server", () => {
         expect(apiError.param).to.equal("messages");
         expect(apiError.type).to.equal("invalid_request_error");
         expect(apiError.message).to.contain("maximum context length is 100 tokens");
-        expect(apiError.message).to.contain("resulted in 254 tokens");
+        const prompt =
+          SIM_REPLY_TOKENS + SIM_TOKENS_PER_MESSAGE + simTextTokens("word ".repeat(200));
+        expect(prompt).to.be.greaterThan(100);
+        expect(apiError.message).to.contain(`resulted in ${prompt} tokens`);
         const fits = await client(small).chat.completions.create({
           model: "m",
           messages: [user("word ".repeat(50))],

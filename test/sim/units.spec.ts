@@ -4,7 +4,14 @@ import { breakArguments, FaultInjector } from "../../src/sim/faults.js";
 import { LruMap } from "../../src/sim/lru.js";
 import { parseChatRequest } from "../../src/sim/request.js";
 import { locateTurn } from "../../src/sim/script.js";
-import { estimatePromptTokens, textPieces, withFiller } from "../../src/sim/tokens.js";
+import {
+  estimatePromptTokens,
+  SIM_REPLY_TOKENS,
+  SIM_TOKENS_PER_MESSAGE,
+  simTextTokens,
+  textPieces,
+  withFiller,
+} from "../../src/sim/tokens.js";
 import { simConfig } from "./helpers.js";
 
 const position = (round: number) => ({ turnKey: "t", round, lastUserContent: "" });
@@ -78,7 +85,8 @@ describe("sim tokens", () => {
     expect(withFiller("one two three", 2, "k")).to.equal("one two three");
   });
 
-  it("estimates prompt tokens as 4 per message plus chars/4, tools included", () => {
+  it("counts prompt tokens with cl100k_base: 4 per message, 2 for the reply, tools JSON", () => {
+    const tools = [{ type: "function", function: { name: "ab" } }];
     const request = parseChatRequest(
       JSON.stringify({
         messages: [
@@ -89,14 +97,28 @@ describe("sim tokens", () => {
             tool_calls: [{ id: "c", type: "function", function: { name: "ab", arguments: "{}" } }],
           },
         ],
-        tools: [{ type: "function", function: { name: "ab" } }],
+        tools,
       }),
     );
     if ("message" in request) throw new Error(request.message);
-    const toolsTokens = Math.ceil(
-      JSON.stringify([{ type: "function", function: { name: "ab" } }]).length / 4,
-    );
-    expect(estimatePromptTokens(request)).to.equal(4 + 3 + 4 + 1 + toolsTokens);
+    expect(request.toolsJson).to.equal(JSON.stringify(tools));
+    const expected =
+      SIM_REPLY_TOKENS +
+      simTextTokens(JSON.stringify(tools)) +
+      (SIM_TOKENS_PER_MESSAGE + simTextTokens("x".repeat(10))) +
+      (SIM_TOKENS_PER_MESSAGE + simTextTokens("ab") + simTextTokens("{}"));
+    expect(estimatePromptTokens(request)).to.equal(expected);
     expect(locateTurn(request.messages).round).to.equal(1);
+  });
+
+  it("tokenizes like cl100k_base, not chars/4, and treats special-token text as text", () => {
+    // "hello world" is 2 tokens in cl100k_base; chars/4 would say 3.
+    expect(simTextTokens("hello world")).to.equal(2);
+    expect(simTextTokens("")).to.equal(0);
+    expect(simTextTokens("<|endoftext|>")).to.be.greaterThan(1);
+    const request = parseChatRequest(JSON.stringify({ messages: [{ role: "user", content: "" }] }));
+    if ("message" in request) throw new Error(request.message);
+    expect(request.toolsJson).to.equal("");
+    expect(estimatePromptTokens(request)).to.equal(SIM_REPLY_TOKENS + SIM_TOKENS_PER_MESSAGE);
   });
 });
