@@ -178,6 +178,8 @@ function withSimulatorModel(config: FarmConfig): FarmConfig {
       apiKey: "sim",
       model: "farm-sim-1",
       contextWindowTokens: config.sim.contextWindowTokens,
+      // A small simulated window keeps room for prompts: at most a quarter goes to the answer.
+      maxOutputTokens: Math.min(4_096, Math.floor(config.sim.contextWindowTokens / 4)),
     });
   }
   if (!Object.hasOwn(models, config.turn.defaultModel)) {

@@ -24,19 +24,17 @@ import type { Logger } from "../obs/logger.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
 import { isTerminal, type SessionContext, type TurnRecord } from "../store/port.js";
 import { ensureWorkspace } from "../tools/builtin/workspace.js";
-import { ToolFailureGuard } from "../tools/orchestrator/failure-guard.js";
-import { ToolOrchestrator } from "../tools/orchestrator/orchestrator.js";
 import { snapshotIfDue } from "./context-snapshot.js";
 import { finalizeTurn, type TurnEnding } from "./finalize.js";
 import { type AbortReason, classifyEarlyStop } from "./loop-outcome.js";
-import { type ModelDeferral, ModelGate } from "./model-gate.js";
+import type { ModelDeferral } from "./model-gate.js";
 import { parkTurn, sendBackIfStillParked } from "./parking.js";
 import { readTurnRecord } from "./read-record.js";
 import { RecordedTurn } from "./recorded-turn.js";
 import type { TurnServices } from "./services.js";
-import { TurnContext } from "./turn-context.js";
-import { ToolGuardStop, TurnLoop } from "./turn-loop.js";
-import { explainMissingTool, saveToolArtifact } from "./turn-tools.js";
+import type { TurnContext } from "./turn-context.js";
+import { ToolGuardStop, type TurnLoop } from "./turn-loop.js";
+import { buildTurnLoop, turnUsage } from "./turn-setup.js";
 import {
   CANCELLED_BEFORE_START,
   CANCELLED_WHILE_PARKED,
@@ -230,71 +228,20 @@ export class TurnJobRunner {
     log: Logger,
     parkedMs: number,
   ): Promise<LoopResult> {
-    const { store, config, clients, budget } = this.services;
-    const loaded = await store.loadContext(turn.sessionId);
-    const toolSet = this.services.tools.toolSet(turn.tools);
-    const orchestrator = new ToolOrchestrator({
-      emitter,
-      signal: abort.signal,
-      abortKind: () =>
-        abort.reason === "cancel" ? "cancel" : abort.reason === "shutdown" ? "hand_back" : null,
-      tools: toolSet,
-      explainMissing: (name) => explainMissingTool(this.services.tools, toolSet, name),
-      policies: this.services.toolPolicies,
-      settings: {
-        ...config.tools,
-        resultMaxChars:
-          clients.config(turn.model).toolResultMaxChars ?? config.tools.resultMaxChars,
-      },
-      context: { workspaceRoot: await this.workspaceOf(turn.userId), limits: config.tools },
-      attempt: turn.attempt,
+    const { config } = this.services;
+    const loaded = await this.services.store.loadContext(turn.sessionId);
+    const { loop, context } = buildTurnLoop(this.services, {
+      turn,
       recorded,
-      turnId: turn.id,
-      saveArtifact: (id, tool, content) =>
-        saveToolArtifact(store, turn, { id, tool, content }, log),
-    });
-    const gate = new ModelGate(budget, config.worker.modelWaitMaxMs);
-    const context = new TurnContext(loaded.messages, {
-      model: turn.model,
-      clients,
-      gate,
       emitter,
-      signal: abort.signal,
-      calibration: this.services.calibration,
-      settings: config.context,
-      attempt: turn.attempt,
+      abort,
       log,
-    });
-    const loop = new TurnLoop({
-      input: turn.input,
-      model: turn.model,
-      attempt: turn.attempt,
-      maxRounds: config.turn.maxRounds,
-      context,
-      recorded,
-      emitter,
-      signal: abort.signal,
-      clients,
-      gate,
-      toolSpecs: toolSet.specs,
-      orchestrator,
-      guard: new ToolFailureGuard(
-        config.tools.failureGuardThreshold,
-        config.tools.maxInvalidCallRounds,
-      ),
+      loaded,
+      workspaceRoot: await this.workspaceOf(turn.userId),
     });
     const ended = (ending: Omit<TurnEnding, "usage">): LoopResult => ({
       kind: "ended",
-      // Summary calls of compactions are consumption too (not occupancy).
-      ending: {
-        ...ending,
-        usage: {
-          ...loop.usage,
-          input_tokens: loop.usage.input_tokens + context.summaryUsage.input_tokens,
-          output_tokens: loop.usage.output_tokens + context.summaryUsage.output_tokens,
-          total_tokens: loop.usage.total_tokens + context.summaryUsage.total_tokens,
-        },
-      },
+      ending: { ...ending, usage: turnUsage(loop, context) },
       history: loop.completedHistory,
       loaded,
       context,

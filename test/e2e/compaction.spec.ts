@@ -63,6 +63,8 @@ describe("context compaction (end to end)", () => {
     const events = await allTurnEvents(farm.url, accepted.turn_id);
     const compaction = events.find((e) => e.type === "compaction");
     expect(compaction?.data).to.include({ reason: "oversized_input", strategy: "minimal" });
-    expect(Number(compaction?.data.tokens_after)).to.be.at.most(Number(compaction?.data.limit_tokens));
+    expect(Number(compaction?.data.tokens_after)).to.be.at.most(
+      Number(compaction?.data.limit_tokens),
+    );
   });
 });
