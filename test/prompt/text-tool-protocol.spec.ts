@@ -5,14 +5,14 @@
 import { expect } from "chai";
 import type { ToolSpec } from "../../src/llm/chat-stream.js";
 import { parseToolArguments } from "../../src/llm/tool-call-repair.js";
+import { parseTextToolCalls } from "../../src/prompt/text-tool-protocol.js";
 import {
-  parseTextToolCalls,
   renderToolCall,
   renderToolResponse,
   renderToolsPrompt,
   TOOL_CALL_STOP,
   TOOL_RESPONSE_PREFIX,
-} from "../../src/prompt/text-tool-protocol.js";
+} from "../../src/prompt/text-tool-render.js";
 
 const spec = (
   name: string,
