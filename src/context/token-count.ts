@@ -31,8 +31,11 @@ export const REPLY_PRIMING_TOKENS = 3;
 /** No special tokens are recognised: user text is only text. */
 const AS_PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 
+/** An encoding's `countTokens` (gpt-tokenizer's signature). */
+export type EncodingCount = (text: string, options: typeof AS_PLAIN_TEXT) => number;
+
 export function countTextTokens(text: string): number {
-  return countBounded(text, (piece) => countTokens(piece, AS_PLAIN_TEXT));
+  return countPlainText(text, countTokens);
 }
 
 /** Runs of non-space characters longer than this are counted from a sample. */
@@ -41,12 +44,14 @@ const LONG_RUN = new RegExp(`\\S{${LONG_RUN_CHARS},}`, "gu");
 const RUN_SAMPLE_CHARS = 256;
 
 /**
- * `count(text)` in time linear in the text. BPE merging is quadratic in the length of one
+ * The tokens of `text` as plain text (special-token spellings count as what they are) in
+ * `encoding`, in time linear in the text. BPE merging is quadratic in the length of one
  * pre-tokenized word, so a run without spaces (base64, minified code, "xxxx…") of 100,000 chars
  * takes seconds and one of a megabyte minutes. Such runs are counted from a sample and scaled;
  * everything else is counted exactly. Shared with the simulator, which tokenises like a provider.
  */
-export function countBounded(text: string, count: (piece: string) => number): number {
+export function countPlainText(text: string, encoding: EncodingCount): number {
+  const count = (piece: string) => encoding(piece, AS_PLAIN_TEXT);
   if (text === "") return 0;
   if (text.length < LONG_RUN_CHARS) return count(text);
   let total = 0;

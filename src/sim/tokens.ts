@@ -8,7 +8,7 @@
  * Invariant: `textPieces(t).join("") === t`, so streaming never alters the answer text.
  */
 import { countTokens } from "gpt-tokenizer/encoding/cl100k_base";
-import { countBounded } from "../context/token-count.js";
+import { countPlainText } from "../context/token-count.js";
 import { seededRandom, shortHash } from "./hash.js";
 import type { ChatRequest } from "./request.js";
 
@@ -17,11 +17,9 @@ export const SIM_TOKENS_PER_MESSAGE = 4;
 /** The priming of the reply. */
 export const SIM_REPLY_TOKENS = 2;
 
-/** No special tokens are recognised: a prompt is only text. */
-const AS_PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 
 export function simTextTokens(text: string): number {
-  return countBounded(text, (piece) => countTokens(piece, AS_PLAIN_TEXT));
+  return countPlainText(text, countTokens);
 }
 
 /**

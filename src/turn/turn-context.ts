@@ -81,44 +81,48 @@ export class TurnContext {
     return normalizeHistory(this.items).items;
   }
 
-  /** Calibrated tokens of a request holding the view and `tools`. */
-  projectedTokens(tools: readonly ToolSpec[]): number {
-    return this.deps.calibration.estimate(this.deps.model, countPrompt(this.view(), tools));
-  }
-
-  /** After a call: teaches the calibration what the provider counted for what we estimated. */
-  observeUsage(reportedPromptTokens: number, tools: readonly ToolSpec[]): void {
+  /**
+   * After a call: teaches the calibration what the provider counted for the request `ensureFits`
+   * returned.
+   */
+  observeUsage(
+    reportedPromptTokens: number,
+    messages: readonly ContextMessage[],
+    tools: readonly ToolSpec[],
+  ): void {
     this.deps.calibration.observe(
       this.deps.model,
       reportedPromptTokens,
-      countPrompt(this.view(), tools),
+      countPrompt(messages, tools),
     );
   }
 
   /**
-   * Compacts when the next request would reach the trigger (or must shrink, `overflow_recovery`);
-   * returns the request's projected tokens afterwards.
+   * The next request's messages and projected (calibrated) tokens, compacted first when they
+   * would reach the trigger (or must shrink, `overflow_recovery`).
    */
   async ensureFits(
     round: number,
     tools: readonly ToolSpec[],
     trigger: CompactionTrigger = "threshold",
-  ): Promise<number> {
-    const projected = this.projectedTokens(tools);
+  ): Promise<{ messages: ContextMessage[]; tokens: number }> {
+    const messages = this.view();
+    const projected = this.deps.calibration.estimate(this.deps.model, countPrompt(messages, tools));
     const forced = trigger === "overflow_recovery";
-    if (!forced && projected < this.budget.triggerTokens) return projected;
+    if (!forced && projected < this.budget.triggerTokens) return { messages, tokens: projected };
     const oversized = !forced && this.items.filter((m) => m.role === "user").length <= 1;
     const why: CompactionTrigger = forced
       ? trigger
       : oversized && projected > this.budget.limitTokens
         ? "oversized_input"
         : "threshold";
-    const result = await this.compactNow(round, tools, why);
-    return result.tokensAfter;
+    const result = await this.compactNow(round, messages, tools, why);
+    return { messages: this.view(), tokens: result.tokensAfter };
   }
 
   private async compactNow(
     round: number,
+    messages: ContextMessage[],
     tools: readonly ToolSpec[],
     trigger: CompactionTrigger,
   ): Promise<CompactionResult> {
@@ -127,7 +131,7 @@ export class TurnContext {
     const ratio = deps.calibration.ratio(deps.model);
     const toolsTokens = deps.calibration.estimate(deps.model, countPrompt([], tools));
     const result = await compact({
-      messages: this.view(),
+      messages,
       toolsTokens,
       budget:
         trigger === "overflow_recovery"

@@ -111,13 +111,12 @@ export class TurnLoop {
     const i = this.input;
     const tools = [...i.toolSpecs];
     for (let recoveries = 0; ; recoveries++) {
-      const contextTokens = await i.context.ensureFits(
+      const { messages, tokens: contextTokens } = await i.context.ensureFits(
         round,
         tools,
         recoveries > 0 ? "overflow_recovery" : "threshold",
       );
       this.throwIfAborted();
-      const messages = i.context.view();
       try {
         const output = await runModelStep({
           clients: i.clients,
@@ -132,7 +131,7 @@ export class TurnLoop {
           contextTokens,
           staleDeltas: i.recorded.roundsWithDeltas.has(round),
         });
-        if (output.usage) i.context.observeUsage(output.usage.input_tokens, tools);
+        if (output.usage) i.context.observeUsage(output.usage.input_tokens, messages, tools);
         return output;
       } catch (err) {
         const overflow = err instanceof LlmError && err.kind === "context_window_exceeded";

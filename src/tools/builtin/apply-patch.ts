@@ -17,22 +17,13 @@
  *   final newline (unless a hunk at its end says otherwise) and mode.
  */
 import { isUtf8 } from "node:buffer";
-import { randomBytes } from "node:crypto";
-import {
-  chmod,
-  mkdir,
-  readFile,
-  realpath,
-  rename,
-  stat,
-  unlink,
-  writeFile,
-} from "node:fs/promises";
+import { mkdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import type { Tool } from "../tool.js";
 import { type FileOp, type Hunk, PatchSyntaxError, parsePatch } from "./patch-parse.js";
 import { ABORTED_ERROR, failure, failureFrom } from "./result.js";
+import { PERMISSION_BITS, stageBeside, writeTarget } from "./staged-write.js";
 import { resolveInWorkspace, toWorkspacePath, WorkspaceError } from "./workspace.js";
 
 const MAX_PATCH_CHARS = 1_000_000;
@@ -41,8 +32,6 @@ const MAX_FILE_BYTES = 4 * 1024 * 1024;
 /** How much of a hunk's expected lines an error shows. */
 const SHOWN_LINES = 8;
 const SHOWN_LINE_CHARS = 120;
-const TEMP_SUFFIX_BYTES = 6;
-const PERMISSION_BITS = 0o7777;
 const BOM = "\uFEFF";
 
 const ApplyPatchInput = z.object({
@@ -302,11 +291,6 @@ async function plan(op: FileOp, files: Overlay, root: string): Promise<PatchedFi
   };
 }
 
-/** Where the bytes of `file` really go: a symlink's (confined) target, or the path itself. */
-async function writeTarget(file: string): Promise<string> {
-  return realpath(file).catch(() => file);
-}
-
 /**
  * Writes every new content to a temp file beside its target; returns [temp, target] pairs.
  * `progress.path` names the file being written, for the error message.
@@ -322,13 +306,7 @@ async function stage(
       progress.path = toWorkspacePath(root, abs);
       await mkdir(path.dirname(abs), { recursive: true });
       const target = await writeTarget(abs);
-      const temp = path.join(
-        path.dirname(target),
-        `.${path.basename(target)}.${randomBytes(TEMP_SUFFIX_BYTES).toString("hex")}.tmp`,
-      );
-      await writeFile(temp, state.text, { flag: "wx" });
-      staged.push([temp, target]);
-      if (state.mode !== undefined) await chmod(temp, state.mode);
+      staged.push([await stageBeside(target, state.text, state.mode), target]);
     }
     return staged;
   } catch (err) {

@@ -9,25 +9,13 @@
  *   through a symlink to its (already confined) target instead of replacing the link;
  * - missing parent folders are created.
  */
-import { randomBytes } from "node:crypto";
-import {
-  appendFile,
-  chmod,
-  mkdir,
-  realpath,
-  rename,
-  stat,
-  unlink,
-  writeFile,
-} from "node:fs/promises";
+import { appendFile, mkdir, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import type { Tool } from "../tool.js";
 import { ABORTED_ERROR, failure, failureFrom } from "./result.js";
+import { permissionsOf, stageBeside, writeTarget } from "./staged-write.js";
 import { resolveInWorkspace, toWorkspacePath } from "./workspace.js";
-
-const TEMP_SUFFIX_BYTES = 6;
-const PERMISSION_BITS = 0o7777;
 
 const WriteFileInput = z.object({
   path: z.string().min(1).describe("File to write, relative to the workspace root."),
@@ -39,28 +27,9 @@ const WriteFileInput = z.object({
 });
 type WriteFileArgs = z.infer<typeof WriteFileInput>;
 
-/** Where the bytes really go: the target of a symlink, or the path itself when it is new. */
-async function writeTarget(file: string): Promise<string> {
-  try {
-    return await realpath(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return file;
-    throw err;
-  }
-}
-
 async function replaceAtomically(file: string, content: string): Promise<void> {
-  const temp = path.join(
-    path.dirname(file),
-    `.${path.basename(file)}.${randomBytes(TEMP_SUFFIX_BYTES).toString("hex")}.tmp`,
-  );
-  const previousMode = await stat(file).then(
-    (s) => s.mode & PERMISSION_BITS,
-    () => undefined,
-  );
+  const temp = await stageBeside(file, content, await permissionsOf(file));
   try {
-    await writeFile(temp, content, { flag: "wx" });
-    if (previousMode !== undefined) await chmod(temp, previousMode);
     await rename(temp, file);
   } catch (err) {
     await unlink(temp).catch(() => undefined);
