@@ -17,7 +17,6 @@ export const SIM_TOKENS_PER_MESSAGE = 4;
 /** The priming of the reply. */
 export const SIM_REPLY_TOKENS = 2;
 
-
 export function simTextTokens(text: string): number {
   return countPlainText(text, countTokens);
 }
