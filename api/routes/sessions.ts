@@ -2,9 +2,14 @@
  * /v1/sessions: a session's record, its recent turns, and a page of its whole event log.
  */
 import { Router } from "express";
-import { fieldIssues, notFound, validationError } from "../../src/contract/errors.js";
-import { EventPageQuerySchema, type SessionView } from "../../src/contract/turns.js";
+import { FarmError, fieldIssues, notFound, validationError } from "../../src/contract/errors.js";
+import {
+  CompactSessionRequestSchema,
+  EventPageQuerySchema,
+  type SessionView,
+} from "../../src/contract/turns.js";
 import type { SessionRecord } from "../../src/store/port.js";
+import { submitTurn } from "../../src/turn/submit.js";
 import { toTurnView, turnLastSeq } from "../../src/turn/view.js";
 import type { ApiContext } from "../context.js";
 import { eventPageJson } from "../event-page.js";
@@ -16,18 +21,45 @@ export function sessionRoutes(ctx: ApiContext): Router {
 
   router.get("/v1/sessions/:id", async (req, res) => {
     const session = await findSession(ctx, req.params.id);
-    const turns = await ctx.store.listSessionTurns(session.id, RECENT_TURNS);
+    const [turns, consumed] = await Promise.all([
+      ctx.store.listSessionTurns(session.id, RECENT_TURNS),
+      ctx.store.sessionUsage(session.id),
+    ]);
     const view: SessionView = {
       session_id: session.id,
       user_id: session.userId,
       created_at: new Date(session.createdAt).toISOString(),
       updated_at: new Date(session.updatedAt).toISOString(),
       last_seq: await ctx.eventLog.headSeq(session.id),
+      usage: {
+        ...consumed,
+        context_tokens: turns.find((t) => t.usage)?.usage?.context_tokens ?? 0,
+      },
       turns: await Promise.all(
         turns.map(async (t) => toTurnView(t, await turnLastSeq(ctx.redis, ctx.keys, t))),
       ),
     };
     res.json(view);
+  });
+
+  // Compaction on demand: a turn of kind "compaction", queued behind the session's running turn.
+  router.post("/v1/sessions/:id/compaction", async (req, res) => {
+    const hasBody = Number(req.get("Content-Length") ?? 0) > 0 || req.get("Transfer-Encoding");
+    if (hasBody && !req.is("application/json")) {
+      throw new FarmError(415, "unsupported_media_type", "send the body as application/json");
+    }
+    const parsed = CompactSessionRequestSchema.safeParse(req.body ?? {});
+    if (!parsed.success) throw validationError(fieldIssues(parsed.error));
+    const id = req.params.id;
+    if (id.length > 128) throw notFound("session", id);
+    const { accepted, replayed } = await submitTurn(
+      ctx,
+      { ...parsed.data, input: "", session_id: id, tools: [], kind: "compaction" },
+      req.get("Idempotency-Key"),
+    );
+    if (replayed) res.setHeader("Idempotent-Replayed", "true");
+    res.setHeader("Location", accepted.links.self);
+    res.status(202).json(accepted);
   });
 
   router.get("/v1/sessions/:id/events", async (req, res) => {

@@ -7,6 +7,8 @@
  * - secrets (model API keys) live only here and in the LLM client: never in events, job data or logs.
  */
 import { z } from "zod";
+import { TOOL_PROTOCOLS } from "../prompt/prompt-pipeline.js";
+import { DEFAULT_SYSTEM_PROMPT } from "../prompt/system-prompt.js";
 import { BUCKET_GRANULARITIES } from "../store/buckets.js";
 import { MCP_SERVER_NAME, McpServerConfigSchema } from "../tools/mcp/mcp-config.js";
 
@@ -61,6 +63,12 @@ export const ModelConfigSchema = z.object({
    * Small-context models want less.
    */
   toolResultMaxChars: positiveInt.optional(),
+  /**
+   * How the model calls tools: `native` function calling, or wunder's `text` protocol
+   * (`<tool_call>` blocks in the answer, tools listed in the system message) for models
+   * without it. See docs/context.md.
+   */
+  toolProtocol: z.enum(TOOL_PROTOCOLS).default("native"),
 });
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 
@@ -223,6 +231,11 @@ export const ConfigSchema = z.object({
     .object({
       maxRounds: positiveInt.default(16),
       defaultModel: z.string().min(1).default(SIM_MODEL_NAME),
+      /**
+       * Written into a new session's history by its first turn and frozen there for the
+       * session's life (src/prompt/system-prompt.ts); "" for none.
+       */
+      systemPrompt: z.string().max(65_536).default(DEFAULT_SYSTEM_PROMPT),
     })
     .prefault({}),
   context: z

@@ -40,10 +40,12 @@ interface Moments {
   sr: number;
 }
 
-interface Fit {
+/** A model's calibration at one moment: ratio = base + slope × non-Latin share, clamped. */
+export interface CalibrationFit {
   base: number;
   slope: number;
 }
+type Fit = CalibrationFit;
 
 const PRIOR: Moments = { w: 1, s: 0, ss: 0, r: 1, sr: 0 };
 const IDENTITY: Fit = { base: 1, slope: 0 };
@@ -65,6 +67,16 @@ function solve(m: Moments): Fit {
   return { base: (m.r * ss - m.s * m.sr) / det, slope: (m.w * m.sr - m.s * m.r) / det };
 }
 
+/** The ratio `fit` applies to a prompt with this non-Latin share. */
+export function fitRatio(fit: CalibrationFit, share = 0): number {
+  return clamp(fit.base + fit.slope * share);
+}
+
+/** `raw` scaled by `fit`, rounded up. */
+export function calibratedTokens(fit: CalibrationFit, raw: RawTokens): number {
+  return Math.ceil(tokensOf(raw) * fitRatio(fit, nonLatinShare(raw)));
+}
+
 export class TokenCalibration {
   private readonly moments = new Map<string, Moments>();
   private readonly fits = new Map<string, Fit>();
@@ -75,8 +87,12 @@ export class TokenCalibration {
 
   /** The ratio applied to a prompt with this non-Latin share (1 until a call was observed). */
   ratio(model: string, share = 0): number {
-    const fit = this.fits.get(model) ?? IDENTITY;
-    return clamp(fit.base + fit.slope * share);
+    return fitRatio(this.fit(model), share);
+  }
+
+  /** The model's current fit, a copy (a compaction records it so a resume can replay it). */
+  fit(model: string): CalibrationFit {
+    return { ...(this.fits.get(model) ?? IDENTITY) };
   }
 
   /**
@@ -105,7 +121,7 @@ export class TokenCalibration {
 
   /** `raw` (our estimate) as the provider would count it, rounded up. */
   estimate(model: string, raw: RawTokens): number {
-    return Math.ceil(tokensOf(raw) * this.ratio(model, nonLatinShare(raw)));
+    return calibratedTokens(this.fit(model), raw);
   }
 
   /** Forgets one model's calibration, or every one. */

@@ -8,6 +8,7 @@ import { BucketListSchema, BucketParamsSchema, BucketViewSchema } from "./bucket
 import { ErrorEnvelopeSchema } from "./errors.js";
 import { ToolListSchema, ToolRefreshAcceptedSchema } from "./tools.js";
 import {
+  CompactSessionRequestSchema,
   EventPageQuerySchema,
   EventPageSchema,
   SessionViewSchema,
@@ -162,6 +163,40 @@ function buildDocument() {
     summary: "Read a session and its recent turns",
     request: { params: idParam("session") },
     responses: { 200: json(SessionViewSchema, "the session"), 404: error("unknown session") },
+  });
+  registry.registerPath({
+    method: "post",
+    path: "/v1/sessions/{id}/compaction",
+    summary: "Compact the session's context now",
+    description:
+      "Queues a turn of kind `compaction`: a worker summarises the session's older exchanges " +
+      "(falling back to trimming), emits a `compaction` event and saves the result as the " +
+      "session's snapshot, so later turns start from it. On a busy session it runs after the " +
+      "turn in progress. Poll or stream it like any turn; it ends with stop_reason " +
+      "`compacted` or `nothing_to_compact`.",
+    request: {
+      params: idParam("session"),
+      headers: z.object({
+        "Idempotency-Key": z
+          .string()
+          .optional()
+          .describe("same key + same body → same compaction, for 24 h"),
+      }),
+      body: {
+        required: false,
+        content: { "application/json": { schema: CompactSessionRequestSchema } },
+      },
+    },
+    responses: {
+      202: json(TurnAcceptedSchema, "accepted and queued"),
+      400: error("wrong types or unknown model (details list the fields)"),
+      404: error("unknown session, or a session of another user"),
+      409: error('on_busy "reject" and the session has a turn queued or running'),
+      415: error("a body that is not application/json"),
+      422: error("Idempotency-Key reused with a different body"),
+      429: error("the user already has its maximum of waiting turns (Retry-After)"),
+      503: error("the farm is overloaded, or Redis or the store is unavailable (Retry-After)"),
+    },
   });
   registry.registerPath({
     method: "get",

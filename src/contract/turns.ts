@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { EventEnvelopeSchema } from "../events/envelope.js";
-import { TURN_STATUSES } from "../store/port.js";
+import { TURN_KINDS, TURN_STATUSES } from "../store/port.js";
 import { SessionIdSchema, UserIdSchema } from "./ids.js";
 
 /** wunder's limit on one user input (`MAX_USER_INPUT_TEXT_CHARS`). */
@@ -68,6 +68,25 @@ function depthOf(value: unknown): number {
   return deepest;
 }
 
+export const CompactSessionRequestSchema = z
+  .strictObject({
+    user_id: UserIdSchema.optional().describe("the session's owner"),
+    model: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe("the configured model that writes the summary (default: the farm's default)"),
+    on_busy: z
+      .enum(["enqueue", "reject"])
+      .optional()
+      .describe(
+        'when the session has a turn queued or running: "enqueue" (default) compacts after it, "reject" refuses with 409',
+      ),
+  })
+  .meta({ id: "CompactSessionRequest" });
+export type CompactSessionRequest = z.infer<typeof CompactSessionRequestSchema>;
+
 const LinksSchema = z.object({ self: z.string(), events: z.string(), cancel: z.string() });
 
 export const TurnAcceptedSchema = z
@@ -80,12 +99,57 @@ export const TurnAcceptedSchema = z
   .meta({ id: "TurnAccepted" });
 export type TurnAccepted = z.infer<typeof TurnAcceptedSchema>;
 
-export const UsageSchema = z.object({
-  input_tokens: z.number().int(),
-  output_tokens: z.number().int(),
-  total_tokens: z.number().int(),
-  context_tokens: z.number().int(),
-});
+export const UsageSchema = z
+  .object({
+    input_tokens: z
+      .number()
+      .int()
+      .describe("consumption: prompt tokens billed across every model call of the turn"),
+    output_tokens: z
+      .number()
+      .int()
+      .describe("consumption: completion tokens billed across every model call of the turn"),
+    total_tokens: z
+      .number()
+      .int()
+      .describe("consumption: input + output, compaction summary calls included"),
+    context_tokens: z
+      .number()
+      .int()
+      .describe(
+        "occupancy: how full the model's window was after the turn's last call (its prompt + answer)",
+      ),
+    context_window_tokens: z
+      .number()
+      .int()
+      .optional()
+      .describe("the model's window that context_tokens fills"),
+    model_calls: z
+      .number()
+      .int()
+      .optional()
+      .describe("model calls billed: rounds plus compaction summary calls"),
+    compaction_tokens: z
+      .number()
+      .int()
+      .optional()
+      .describe("of total_tokens, what compaction summary calls used"),
+  })
+  .meta({ id: "TurnUsage" });
+
+export const SessionUsageSchema = z
+  .object({
+    input_tokens: z.number().int(),
+    output_tokens: z.number().int(),
+    total_tokens: z.number().int(),
+    turns: z.number().int().describe("ended turns that reported usage (the sums cover these)"),
+    context_tokens: z
+      .number()
+      .int()
+      .describe("occupancy after the session's latest turn with usage (0 before any)"),
+  })
+  .meta({ id: "SessionUsage" })
+  .describe("consumption summed over the session's ended turns, and its current occupancy");
 
 export const TurnViewSchema = z
   .object({
@@ -93,6 +157,11 @@ export const TurnViewSchema = z
     session_id: z.string(),
     user_id: z.string(),
     status: z.enum(TURN_STATUSES),
+    kind: z
+      .enum(TURN_KINDS)
+      .describe(
+        '"agent" runs the agent loop on `input`; "compaction" compacts the session on demand (POST /v1/sessions/{id}/compaction)',
+      ),
     model: z.string(),
     created_at: z.iso.datetime(),
     started_at: z.iso.datetime().optional(),
@@ -142,6 +211,7 @@ export const SessionViewSchema = z
     created_at: z.iso.datetime(),
     updated_at: z.iso.datetime(),
     last_seq: z.number().int(),
+    usage: SessionUsageSchema,
     turns: z.array(TurnViewSchema).describe("the most recent turns, newest first"),
   })
   .meta({ id: "Session" });

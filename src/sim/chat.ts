@@ -12,14 +12,18 @@
  *   server closing) ends it, and it holds no timer;
  * - a cut request gets the success headers, then its connection is destroyed before any body
  *   byte (a stream cut before the first token: clients see a network error);
- * - broken_tool_json breaks the arguments of the first tool call only;
+ * - broken_tool_json breaks the arguments of the first tool call only (in text protocol the
+ *   broken arguments are written into the call's block as a JSON string);
+ * - the script sees one request shape whatever the tool protocol (request.ts reads a
+ *   text-protocol request into it); only the rendering differs (render.ts writes a
+ *   text-protocol request's tool calls as `<tool_call>` content);
  * - `model` in every reply echoes the request's model.
  */
 import type { ServerResponse } from "node:http";
 import type { FarmConfig } from "../config/schema.js";
 import type { Logger } from "../obs/logger.js";
 import { deliver } from "./deliver.js";
-import { parseDirectives } from "./directives.js";
+import { parseDirectives, summaryDirectives } from "./directives.js";
 import {
   contextLengthExceeded,
   invalidRequest,
@@ -31,7 +35,7 @@ import { FaultSwitch } from "./fault-switch.js";
 import { breakArguments, DEFAULT_RETRY_AFTER_S, FaultInjector } from "./faults.js";
 import { completionJson, completionTokens, streamGroups } from "./render.js";
 import { isRequestProblem, parseChatRequest } from "./request.js";
-import { locateTurn, planReply, type Reply } from "./script.js";
+import { isCompactionRequest, locateTurn, planReply, type Reply } from "./script.js";
 import { estimatePromptTokens } from "./tokens.js";
 
 const SSE_HEADERS = {
@@ -59,7 +63,11 @@ export function createChatHandler(
       return;
     }
     const position = locateTurn(request.messages);
-    const { directives, text: userText } = parseDirectives(position.lastUserContent);
+    const parsed = parseDirectives(position.lastUserContent);
+    const userText = parsed.text;
+    const directives = isCompactionRequest(position.lastUserContent)
+      ? summaryDirectives(parsed.directives)
+      : parsed.directives;
     const picked = faults.pick(directives, position);
     const switchedRetryAfterS = picked ? undefined : faultSwitch.pick429(request.model);
     const fault = picked ?? (switchedRetryAfterS === undefined ? undefined : "429");
@@ -107,6 +115,7 @@ export function createChatHandler(
       created: Math.floor(Date.now() / 1000),
       model: request.model,
       reply,
+      toolProtocol: request.toolProtocol,
       promptTokens,
     };
     const ttftMs = directives.ttftMs ?? config.ttftMs;
@@ -121,7 +130,7 @@ export function createChatHandler(
       );
     } else {
       // The whole answer is ready when its last token would have been streamed.
-      const readyMs = ttftMs + tokenDelayMs * (completionTokens(reply) - 1);
+      const readyMs = ttftMs + tokenDelayMs * (completionTokens(completion) - 1);
       deliver(res, JSON_HEADERS, [completionJson(completion)], readyMs, 0);
     }
   };

@@ -11,7 +11,12 @@
  * Keys: `tool=NAME`, `args={json object}`, `rounds=0..64` (tool rounds before the answer),
  * `calls=1..16` (tool calls per tool round), `reply_tokens=N`, `fault=429|500|hang|cut|
  * broken_tool_json|context_overflow` (`cut`: response headers, then the connection is destroyed
- * before the first token), `fault_times=N`, `retry_after_s=S`, `ttft_ms=MS`, `token_delay_ms=MS`.
+ * before the first token), `fault_times=N`, `retry_after_s=S`, `ttft_ms=MS`, `token_delay_ms=MS`,
+ * `summary_fault=429|500|hang|cut|garbage` (applies only to a compaction's summary request).
+ *
+ * A compaction's summary request quotes the session's messages, directives included; only
+ * `summary_fault` (and `fault_times`) apply to it (summaryDirectives), so a session's own
+ * directives script its turns and never its summaries by accident.
  *
  * Invariants:
  * - blocks apply in order and later keys win; an unknown key, a malformed token or an invalid
@@ -30,6 +35,9 @@ export const FAULT_KINDS = [
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
+export const SUMMARY_FAULT_KINDS = ["429", "500", "hang", "cut", "garbage"] as const;
+export type SummaryFaultKind = (typeof SUMMARY_FAULT_KINDS)[number];
+
 export interface Directives {
   tool?: string;
   /** Canonical JSON text of an object. */
@@ -39,6 +47,8 @@ export interface Directives {
   calls?: number;
   replyTokens?: number;
   fault?: FaultKind;
+  /** A fault of the summary request only; `garbage` answers it with an empty summary. */
+  summaryFault?: SummaryFaultKind;
   faultTimes?: number;
   retryAfterS?: number;
   ttftMs?: number;
@@ -155,11 +165,25 @@ function applyPair(d: Directives, key: string, value: string): void {
     if (args !== undefined) d.args = args;
   } else if (key === "fault") {
     if ((FAULT_KINDS as readonly string[]).includes(value)) d.fault = value as FaultKind;
+  } else if (key === "summary_fault") {
+    if ((SUMMARY_FAULT_KINDS as readonly string[]).includes(value)) {
+      d.summaryFault = value as SummaryFaultKind;
+    }
   } else {
     const intKey = INT_KEYS[key];
     const n = intKey && intIn(value, intKey[1], intKey[2]);
     if (intKey && n !== undefined) d[intKey[0]] = n;
   }
+}
+
+/** What applies to a compaction's summary request: its own fault, nothing else of the session's. */
+export function summaryDirectives(d: Directives): Directives {
+  const fault = d.summaryFault;
+  return {
+    ...(fault !== undefined && fault !== "garbage" ? { fault } : {}),
+    ...(fault === "garbage" ? { summaryFault: fault } : {}),
+    ...(d.faultTimes !== undefined ? { faultTimes: d.faultTimes } : {}),
+  };
 }
 
 function intIn(value: string, min: number, max: number): number | undefined {

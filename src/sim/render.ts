@@ -8,9 +8,16 @@
  *   optional usage chunk and `[DONE]` ride with the last group;
  * - `usage.completion_tokens` equals the number of groups, so usage and timing agree;
  * - several tool calls stream one after another, each opening with its index, id and name (one
- *   token) followed by its argument fragments, as OpenAI streams parallel tool calls.
+ *   token) followed by its argument fragments, as OpenAI streams parallel tool calls;
+ * - for a text-protocol request (request.ts) tool calls are no native `tool_calls`: they go out
+ *   as assistant content, one `renderToolCall` block per call joined by "\n", with
+ *   finish_reason "stop", streamed as content deltas (each tag one token, the JSON line in
+ *   fragments like native arguments; text-protocol.ts);
+ * - the content sent, streamed or not, is the concatenation of the streamed tokens.
  */
+import type { SimToolCall, ToolProtocol } from "./request.js";
 import type { Reply } from "./script.js";
+import { textToolCallPieces } from "./text-protocol.js";
 import { argumentFragments, textPieces } from "./tokens.js";
 
 export interface Completion {
@@ -18,24 +25,40 @@ export interface Completion {
   created: number;
   model: string;
   reply: Reply;
+  toolProtocol: ToolProtocol;
   promptTokens: number;
 }
 
 const FINGERPRINT = "fp_sim";
 
-/** The tokens of the reply, each one streamed chunk. */
-function replyTokens(reply: Reply): string[] {
-  if (reply.kind === "text") return textPieces(reply.text);
+/** What goes on the wire: content in its streamed tokens, or native tool calls. */
+type Wire =
+  | { kind: "content"; pieces: string[] }
+  | { kind: "tool_calls"; calls: readonly SimToolCall[] };
+
+function wireOf({ reply, toolProtocol }: Completion): Wire {
+  if (reply.kind === "text") return { kind: "content", pieces: textPieces(reply.text) };
+  if (toolProtocol === "text") return { kind: "content", pieces: textToolCallPieces(reply.calls) };
+  return { kind: "tool_calls", calls: reply.calls };
+}
+
+/** The number of streamed chunks of the reply, at least one. */
+function wireTokens(wire: Wire): number {
+  if (wire.kind === "content") return Math.max(1, wire.pieces.length);
   // Each call's name counts as its first token, its argument fragments as the rest.
-  return reply.calls.flatMap((call) => ["", ...argumentFragments(call.arguments)]);
+  const tokens = wire.calls.reduce(
+    (n, call) => n + 1 + argumentFragments(call.arguments).length,
+    0,
+  );
+  return Math.max(1, tokens);
 }
 
-export function completionTokens(reply: Reply): number {
-  return Math.max(1, replyTokens(reply).length);
+export function completionTokens(c: Completion): number {
+  return wireTokens(wireOf(c));
 }
 
-function usage(c: Completion) {
-  const completion = completionTokens(c.reply);
+function usage(c: Completion, wire: Wire) {
+  const completion = wireTokens(wire);
   return {
     prompt_tokens: c.promptTokens,
     completion_tokens: completion,
@@ -43,18 +66,18 @@ function usage(c: Completion) {
   };
 }
 
-const finishReason = (reply: Reply) => (reply.kind === "text" ? "stop" : "tool_calls");
+const finishReason = (wire: Wire) => (wire.kind === "content" ? "stop" : "tool_calls");
 
 export function completionJson(c: Completion): string {
-  const { reply } = c;
+  const wire = wireOf(c);
   const message =
-    reply.kind === "text"
-      ? { role: "assistant", content: reply.text, refusal: null }
+    wire.kind === "content"
+      ? { role: "assistant", content: wire.pieces.join(""), refusal: null }
       : {
           role: "assistant",
           content: null,
           refusal: null,
-          tool_calls: reply.calls.map((call) => ({
+          tool_calls: wire.calls.map((call) => ({
             id: call.id,
             type: "function",
             function: { name: call.name, arguments: call.arguments },
@@ -66,8 +89,8 @@ export function completionJson(c: Completion): string {
     created: c.created,
     model: c.model,
     system_fingerprint: FINGERPRINT,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason(reply) }],
-    usage: usage(c),
+    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason(wire) }],
+    usage: usage(c, wire),
   });
 }
 
@@ -77,16 +100,16 @@ export function streamGroups(c: Completion, includeUsage: boolean): string[] {
   const chunk = (delta: object, finish: string | null = null) =>
     `${head}[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":null,"finish_reason":${JSON.stringify(finish)}}]}\n\n`;
 
-  const { reply } = c;
+  const wire = wireOf(c);
   const groups: string[] = [];
-  if (reply.kind === "text") {
-    const [first = "", ...rest] = textPieces(reply.text);
+  if (wire.kind === "content") {
+    const [first = "", ...rest] = wire.pieces;
     groups.push(
       chunk({ role: "assistant", content: "" }) + (first ? chunk({ content: first }) : ""),
     );
     for (const token of rest) groups.push(chunk({ content: token }));
   } else {
-    for (const [index, { id, name, arguments: args }] of reply.calls.entries()) {
+    for (const [index, { id, name, arguments: args }] of wire.calls.entries()) {
       const opening = { index, id, type: "function", function: { name, arguments: "" } };
       groups.push(
         chunk(
@@ -100,8 +123,8 @@ export function streamGroups(c: Completion, includeUsage: boolean): string[] {
       }
     }
   }
-  let tail = chunk({}, finishReason(reply));
-  if (includeUsage) tail += `${head}[],"usage":${JSON.stringify(usage(c))}}\n\n`;
+  let tail = chunk({}, finishReason(wire));
+  if (includeUsage) tail += `${head}[],"usage":${JSON.stringify(usage(c, wire))}}\n\n`;
   tail += "data: [DONE]\n\n";
   groups[groups.length - 1] += tail;
   return groups;

@@ -2,9 +2,20 @@
  * Validates a `POST /v1/chat/completions` body and flattens it into the few fields the simulator
  * reads. Anything a real provider would reject with 400 is reported as a `RequestProblem`.
  *
- * Invariant: a parsed request has at least one message, every message has a known role and a
- * string content (content parts are joined; `null` becomes ""), and tool names are unique.
+ * A request without native `tools` whose system prompt lists tools in a `<tools>` block is in
+ * wunder's text tool-call protocol (`toolProtocol: "text"`): text-protocol.ts takes the tool
+ * names from that block and turns its `<tool_call>` blocks and `tool_response:` messages into
+ * the `toolCalls` and `tool` messages a native request would carry, so the script never sees
+ * the difference.
+ *
+ * Invariants:
+ * - a parsed request has at least one message, every message has a known role and a string
+ *   content (content parts are joined; `null` becomes ""), and tool names are unique;
+ * - a native request (any `tools`, or no `<tools>` block) keeps its messages as sent;
+ * - `toolsJson` is the native `tools` array only: a text-protocol tool list is counted as the
+ *   content of its system message.
  */
+import { fromTextProtocol } from "./text-protocol.js";
 
 export const DEFAULT_MODEL_ID = "farm-sim-1";
 
@@ -21,7 +32,15 @@ export interface SimMessage {
   content: string;
   toolCalls: SimToolCall[];
   toolCallId: string | undefined;
+  /**
+   * The content as sent, when the text protocol rewrote the message (its calls taken out of
+   * `content`, or its `tool_response: ` prefix dropped); prompt tokens count this instead.
+   */
+  sentContent?: string;
 }
+
+/** How the request offers tools: a `tools` array, or wunder's text protocol in the prompt. */
+export type ToolProtocol = "native" | "text";
 
 export interface ChatRequest {
   model: string;
@@ -32,6 +51,8 @@ export interface ChatRequest {
    * window like messages do.
    */
   toolsJson: string;
+  /** "text": tool calls are read from and written as `<tool_call>` blocks (text-protocol.ts). */
+  toolProtocol: ToolProtocol;
   stream: boolean;
   includeUsage: boolean;
 }
@@ -85,11 +106,13 @@ export function parseChatRequest(body: string): ChatRequest | RequestProblem {
     const name = isObject(tool) && isObject(tool.function) ? tool.function.name : undefined;
     if (typeof name === "string") toolNames.add(name);
   }
+  const text = tools.length === 0 ? fromTextProtocol(messages) : undefined;
   return {
     model: typeof raw.model === "string" && raw.model !== "" ? raw.model : DEFAULT_MODEL_ID,
-    messages,
-    toolNames,
+    messages: text?.messages ?? messages,
+    toolNames: text?.toolNames ?? toolNames,
     toolsJson: tools.length > 0 ? JSON.stringify(tools) : "",
+    toolProtocol: text ? "text" : "native",
     stream: raw.stream === true,
     includeUsage: isObject(raw.stream_options) && raw.stream_options.include_usage === true,
   };

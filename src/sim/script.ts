@@ -4,7 +4,11 @@
  *
  * Invariants:
  * - the reply is a function of the inputs only (same request → same reply, same tool call ids);
- * - only tools named in the request's `tools` are ever called; otherwise the reply says so;
+ * - only tools the request offers are ever called (its `tools`, or the `<tools>` block of a
+ *   text-protocol system prompt: request.ts fills `toolNames` either way); otherwise the reply
+ *   says so;
+ * - the script never sees the tool protocol: a text-protocol request reaches it with native
+ *   `toolCalls` and `tool` messages (text-protocol.ts), and render.ts writes its calls as text;
  * - a tool call's arguments are a JSON object here (faults break them later, in faults.ts);
  * - a tool round makes `calls=N` calls (default 1) of the wanted tool, with the same arguments
  *   and ids distinct per turn, round and call; after the results come back, failed ones are
@@ -82,7 +86,8 @@ export function locateTurn(messages: readonly SimMessage[]): TurnPosition {
 export function planReply(input: ScriptInput): Reply {
   const { messages, directives, position } = input;
   if (isCompactionRequest(position.lastUserContent)) {
-    return { kind: "text", text: handOffSummary(position.lastUserContent) };
+    const garbage = directives.summaryFault === "garbage";
+    return { kind: "text", text: garbage ? "" : handOffSummary(position.lastUserContent) };
   }
   const wanted = wantedCall(directives, input.userText);
   const toolRounds = directives.rounds ?? (wanted ? 1 : 0);

@@ -23,11 +23,16 @@ export function simTextTokens(text: string): number {
 
 /**
  * Σ messages (4 + content + per tool call: name + arguments) + 2 + the tools JSON. Tool call
- * ids are not counted.
+ * ids are not counted. A message the text protocol rewrote counts as sent (4 + its
+ * `sentContent`, which holds its calls), so a text-mode prompt costs what its text costs.
  */
 export function estimatePromptTokens(request: ChatRequest): number {
   let tokens = SIM_REPLY_TOKENS + simTextTokens(request.toolsJson);
   for (const m of request.messages) {
+    if (m.sentContent !== undefined) {
+      tokens += SIM_TOKENS_PER_MESSAGE + simTextTokens(m.sentContent);
+      continue;
+    }
     tokens += SIM_TOKENS_PER_MESSAGE + simTextTokens(m.content);
     for (const call of m.toolCalls)
       tokens += simTextTokens(call.name) + simTextTokens(call.arguments);

@@ -65,6 +65,13 @@ export async function announceTerminal(
         total_tokens: usage.total_tokens,
         context_occupancy_tokens: usage.context_tokens,
         request_consumed_tokens: usage.total_tokens,
+        ...(usage.context_window_tokens !== undefined
+          ? { context_window_tokens: usage.context_window_tokens }
+          : {}),
+        ...(usage.model_calls !== undefined ? { model_calls: usage.model_calls } : {}),
+        ...(usage.compaction_tokens !== undefined
+          ? { compaction_tokens: usage.compaction_tokens }
+          : {}),
       });
     }
     emitter.emit("final", "final", {

@@ -19,7 +19,10 @@ import type { ContextMessage } from "../context/message.js";
 import type { TurnEmitter } from "../events/turn-emitter.js";
 import type { ChatResult, ModelClients, ToolSpec } from "../llm/chat-stream.js";
 import { LlmError } from "../llm/llm-error.js";
+import type { PromptPipeline } from "../prompt/prompt-pipeline.js";
+import { ToolCallDeltaFilter } from "../prompt/tool-call-delta-filter.js";
 import { type ModelGate, sleep } from "./model-gate.js";
+import type { ContextUsage } from "./turn-context.js";
 
 const FIRST_RETRY_DELAY_MS = 500;
 
@@ -33,9 +36,11 @@ export interface ModelStepInput {
   /** The turn's attempt number; it keeps per-attempt step keys apart. */
   attempt: number;
   messages: ContextMessage[];
-  tools: ToolSpec[];
-  /** The request's projected prompt tokens (calibrated estimate, turn-context.ts). */
-  contextTokens: number;
+  tools: readonly ToolSpec[];
+  /** Shapes the request for the model's tool protocol and reads its answer back. */
+  pipeline: PromptPipeline;
+  /** The window's occupancy and the request's projected tokens (turn-context.ts). */
+  contextUsage: ContextUsage;
   /** An earlier attempt streamed text for this round that clients must drop. */
   staleDeltas: boolean;
 }
@@ -62,12 +67,10 @@ export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
       });
       resetNeeded = false;
     }
-    const { contextTokens } = input;
+    const contextTokens = input.contextUsage.projected_request_tokens;
     emitter.emit("context_usage", `${stepBase}.context_usage`, {
       model_round: round,
-      context_tokens: contextTokens,
-      message_count: input.messages.length,
-      max_context: model.contextWindowTokens,
+      ...input.contextUsage,
     });
     // A call the endpoint's open circuit would refuse takes none of the model's shared budget.
     const refused = input.clients.unavailable(input.model);
@@ -77,17 +80,24 @@ export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
     }
 
     let streamed = false;
+    const show = (text: string) => {
+      if (text === "") return;
+      streamed = true;
+      emitter.delta(text, stepBase, { model_round: round });
+    };
     try {
       if (!permit) throw refused;
-      const result = await input.clients.stream(input.model, {
-        messages: input.messages,
-        tools: input.tools,
+      const request = input.pipeline.request(input.messages, input.tools);
+      // A text-mode model's tool-call blocks are not answer text: they never reach clients.
+      const filter = input.pipeline.protocol === "text" ? new ToolCallDeltaFilter() : null;
+      const streamedResult = await input.clients.stream(input.model, {
+        messages: request.messages,
+        tools: request.tools,
         signal: input.signal,
-        onDelta: (text) => {
-          streamed = true;
-          emitter.delta(text, stepBase, { model_round: round });
-        },
+        onDelta: (text) => show(filter ? filter.push(text) : text),
       });
+      if (filter) show(filter.end());
+      const result = input.pipeline.answer(streamedResult);
       // Without reported usage the estimate stands (and the call still counts as through).
       await permit.release(result.usage?.total_tokens ?? contextTokens);
       recordOutput(emitter, round, result);

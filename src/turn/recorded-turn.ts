@@ -6,10 +6,13 @@
  * not called again and a tool call whose `tool_result` is recorded is not run again, so replaying
  * the loop over the record rebuilds the turn's state without side effects. A round that streamed
  * deltas but never recorded its output is redone; the new attempt tells clients to drop that
- * text (`reset_output`). (`final`/`error` need no replay: they are only ever emitted after the
+ * text (`reset_output`). A compaction is replayed from its `compaction` event (its summary and the
+ * calibration it counted with), so a resumed attempt rebuilds the same compacted context
+ * without a second summary call. (`final`/`error` need no replay: they are only ever emitted after the
  * store recorded the outcome, and a turn the store calls finished is closed out, not resumed.)
  */
 import type { ToolCall } from "../context/message.js";
+import type { CalibrationFit } from "../context/token-calibration.js";
 import type { LogEvent } from "../events/event-log.js";
 import { checkToolResultVersion } from "../events/schema-version.js";
 import type { ChatUsage } from "../llm/chat-stream.js";
@@ -27,11 +30,26 @@ export interface RecordedToolResult extends ToolResultRecord {
   invalid?: boolean;
 }
 
+/** What a resumed attempt needs to redo a compaction exactly as it was done. */
+export interface RecordedCompaction {
+  trigger: CompactionTrigger;
+  calibration: CalibrationFit;
+  /** The summary call's answer, when the call answered. */
+  summary?: string;
+  /** Why the summary was not used, when it was tried and failed. */
+  summaryError?: string;
+}
+
+export type CompactionTrigger = "threshold" | "overflow_recovery" | "oversized_input" | "manual";
+const TRIGGERS: readonly string[] = ["threshold", "overflow_recovery", "oversized_input", "manual"];
+
 export class RecordedTurn {
   readonly outputs = new Map<number, RecordedOutput>();
   readonly toolResults = new Map<string, RecordedToolResult>();
   /** Rounds that streamed text in an earlier attempt. */
   readonly roundsWithDeltas = new Set<number>();
+  /** Compactions by `${round}.${index within the round}`. */
+  private readonly compactions = new Map<string, RecordedCompaction>();
   /** The turn's `turn_terminal` is in the log. */
   ended = false;
 
@@ -46,11 +64,18 @@ export class RecordedTurn {
   }
 
   get isEmpty(): boolean {
-    return this.outputs.size === 0 && this.roundsWithDeltas.size === 0;
+    return (
+      this.outputs.size === 0 && this.roundsWithDeltas.size === 0 && this.compactions.size === 0
+    );
   }
 
   toolResult(round: number, callId: string): RecordedToolResult | undefined {
     return this.toolResults.get(`${round}:${callId}`);
+  }
+
+  /** The `index`-th compaction (1-based) done before round `round`'s model call. */
+  compaction(round: number, index: number): RecordedCompaction | undefined {
+    return this.compactions.get(`${round}.${index}`);
   }
 
   private add(event: LogEvent): void {
@@ -79,6 +104,19 @@ export class RecordedTurn {
           ...(data.invalid === true ? { invalid: true } : {}),
         });
         break;
+      case "compaction": {
+        const calibration = data.calibration as CalibrationFit | undefined;
+        const trigger = String(data.trigger);
+        // Events written before compactions were replayable lack these: the round compacts anew.
+        if (!calibration || !TRIGGERS.includes(trigger) || typeof data.index !== "number") break;
+        this.compactions.set(`${round}.${data.index}`, {
+          trigger: trigger as CompactionTrigger,
+          calibration,
+          ...(typeof data.summary === "string" ? { summary: data.summary } : {}),
+          ...(typeof data.summary_error === "string" ? { summaryError: data.summary_error } : {}),
+        });
+        break;
+      }
       case "turn_terminal":
         this.ended = true;
         break;

@@ -20,7 +20,7 @@ import type { EventAppender } from "../events/appender.js";
 import type { LogEvent } from "../events/event-log.js";
 import type { Admission } from "../scheduler/admission.js";
 import type { Reservation } from "../scheduler/admission-gate.js";
-import type { Store, TurnRecord } from "../store/port.js";
+import type { Store, TurnKind, TurnRecord } from "../store/port.js";
 import type { ToolDirectory } from "../tools/catalog-board.js";
 import { eventTarget } from "./turnover.js";
 import { turnLinks } from "./view.js";
@@ -32,6 +32,9 @@ export interface SubmitDeps {
   admission: Admission;
   tools: ToolDirectory;
 }
+
+/** A turn to accept: a client's turn, or a compaction the API asks for (no input, no tools). */
+export type TurnSubmission = SubmitTurnRequest & { kind?: TurnKind };
 
 export interface SubmitResult {
   accepted: TurnAccepted;
@@ -54,7 +57,7 @@ export interface SubmitHooks {
 
 export async function submitTurn(
   deps: SubmitDeps,
-  request: SubmitTurnRequest,
+  request: TurnSubmission,
   idempotencyKey: string | undefined,
   hooks: SubmitHooks = {},
 ): Promise<SubmitResult> {
@@ -96,6 +99,8 @@ export async function submitTurn(
   if (sessionId !== null) {
     const session = await deps.store.getSession(sessionId);
     if (session && session.userId !== userId) throw sessionNotFound(sessionId);
+    // Only an agent turn may start a session: there is nothing to compact in a new one.
+    if (!session && request.kind === "compaction") throw sessionNotFound(sessionId);
   }
   const reservation = await deps.admission.reserve(userId, sessionId, request.on_busy ?? "enqueue");
   try {
@@ -104,6 +109,7 @@ export async function submitTurn(
         id: newTurnId(),
         sessionId: sessionId ?? newSessionId(),
         userId,
+        ...(request.kind ? { kind: request.kind } : {}),
         input: request.input,
         model,
         tools: request.tools ? tools.names : (await deps.tools.view()).tools.map((t) => t.name),
@@ -184,7 +190,7 @@ async function announceAndAdmit(
         type: "queued",
         step: "queued",
         ts: Date.now(),
-        data: { model: turn.model, input_chars: turn.input.length },
+        data: { model: turn.model, kind: turn.kind, input_chars: turn.input.length },
       },
     ],
     { newSession },
@@ -200,7 +206,7 @@ async function announceAndAdmit(
 }
 
 /** Stable hash of the request as sent (key order does not matter). */
-export function hashRequest(request: SubmitTurnRequest): string {
+export function hashRequest(request: TurnSubmission): string {
   return createHash("sha256").update(canonicalJson(request)).digest("hex");
 }
 

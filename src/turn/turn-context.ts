@@ -10,7 +10,11 @@
  * - the turn's real items (what the session's history keeps) are not this class's business: a
  *   compaction changes what the model sees, never what is stored; the compacted view is saved
  *   as a snapshot when the turn ends;
- * - every compaction is one `compaction` event (and one log line) with the same fields.
+ * - every compaction is one `compaction` event (and one log line) with the same fields, keyed by
+ *   round and index within the round: a resumed attempt replays a recorded compaction (same
+ *   summary, same calibration, so the same context) instead of summarising again;
+ * - occupancy (`context_tokens` of `context_usage`) is the provider's last report plus estimates
+ *   of what came after it; after a compaction it is an estimate until the next report.
  */
 import { type ContextBudget, contextBudget } from "../context/budget.js";
 import {
@@ -19,15 +23,21 @@ import {
   compact,
 } from "../context/compaction/compactor.js";
 import type { ContextMessage } from "../context/message.js";
-import { normalizeHistory } from "../context/normalize.js";
-import type { TokenCalibration } from "../context/token-calibration.js";
-import { countPrompt, countPromptTokens, countTextTokens } from "../context/token-count.js";
+import { normalizeHistory, splitExchanges } from "../context/normalize.js";
+import { calibratedTokens, fitRatio, type TokenCalibration } from "../context/token-calibration.js";
+import {
+  countPrompt,
+  countPromptTokens,
+  countTextTokens,
+  countTools,
+} from "../context/token-count.js";
 import type { TurnEmitter } from "../events/turn-emitter.js";
 import type { ModelClients, ToolSpec } from "../llm/chat-stream.js";
 import type { Logger } from "../obs/logger.js";
 import type { ModelGate } from "./model-gate.js";
+import type { CompactionTrigger, RecordedCompaction, RecordedTurn } from "./recorded-turn.js";
 
-export type CompactionTrigger = "threshold" | "overflow_recovery" | "oversized_input";
+export type { CompactionTrigger };
 
 export interface TurnContextDeps {
   model: string;
@@ -38,21 +48,60 @@ export interface TurnContextDeps {
   calibration: TokenCalibration;
   settings: CompactionSettings & { triggerRatio: number; safetyMarginTokens: number };
   attempt: number;
+  /** Earlier attempts' record: their compactions are replayed, not redone. */
+  recorded: RecordedTurn;
   log: Logger;
+}
+
+/**
+ * The `context_usage` event's data: how full the window is before a call (occupancy) and what the
+ * request about to go out is projected to cost.
+ */
+export interface ContextUsage {
+  /**
+   * Occupancy: the provider-reported prompt + answer tokens of this turn's last call plus the
+   * estimate of what was appended since; the estimate alone before the first report and after a
+   * compaction (`context_usage_source` says which).
+   */
+  context_tokens: number;
+  context_usage_source: "provider_observed" | "estimated";
+  /** The last call's reported prompt + answer tokens (0 when unobserved). */
+  observed_context_tokens: number;
+  /** The request's calibrated estimate, tool specs included: what the model gate is asked for. */
+  projected_request_tokens: number;
+  message_count: number;
+  max_context: number;
+  limit_tokens: number;
+  trigger_tokens: number;
+}
+
+export interface FittedRequest {
+  messages: ContextMessage[];
+  usage: ContextUsage;
 }
 
 export interface SummaryUsage {
   input_tokens: number;
   output_tokens: number;
   total_tokens: number;
+  calls: number;
 }
 
 export class TurnContext {
   private items: ContextMessage[];
   private compactions = 0;
+  /** Compactions done before each round's call (a round can compact again on overflow). */
+  private readonly roundCompactions = new Map<number, number>();
+  /** The last call's reported occupancy and how many items it covered; null when unobserved. */
+  private observed: { tokens: number; itemCount: number } | null = null;
   readonly budget: ContextBudget;
   /** Tokens the summary calls of this turn used (added to the turn's consumption). */
-  readonly summaryUsage: SummaryUsage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
+  readonly summaryUsage: SummaryUsage = {
+    input_tokens: 0,
+    output_tokens: 0,
+    total_tokens: 0,
+    calls: 0,
+  };
 
   constructor(
     prior: readonly ContextMessage[],
@@ -83,18 +132,22 @@ export class TurnContext {
 
   /**
    * After a call: teaches the calibration what the provider counted for the request `ensureFits`
-   * returned.
+   * returned, and takes its prompt + answer as the observed occupancy.
    */
   observeUsage(
-    reportedPromptTokens: number,
+    reported: { input_tokens: number; output_tokens: number },
     messages: readonly ContextMessage[],
     tools: readonly ToolSpec[],
   ): void {
     this.deps.calibration.observe(
       this.deps.model,
-      reportedPromptTokens,
+      reported.input_tokens,
       countPrompt(messages, tools),
     );
+    this.observed = {
+      tokens: reported.input_tokens + reported.output_tokens,
+      itemCount: this.items.length,
+    };
   }
 
   /**
@@ -105,71 +158,164 @@ export class TurnContext {
     round: number,
     tools: readonly ToolSpec[],
     trigger: CompactionTrigger = "threshold",
-  ): Promise<{ messages: ContextMessage[]; tokens: number }> {
+  ): Promise<FittedRequest> {
     const messages = this.view();
-    const projected = this.deps.calibration.estimate(this.deps.model, countPrompt(messages, tools));
+    const recorded = this.deps.recorded.compaction(round, this.nextIndex(round));
+    if (recorded) {
+      const result = await this.compactNow(round, messages, tools, recorded.trigger, recorded);
+      const compacted = this.view();
+      return { messages: compacted, usage: this.usage(compacted, result.tokensAfter) };
+    }
+    const projected = this.estimate(messages, tools);
     const forced = trigger === "overflow_recovery";
-    if (!forced && projected < this.budget.triggerTokens) return { messages, tokens: projected };
-    const oversized = !forced && this.items.filter((m) => m.role === "user").length <= 1;
+    if (!forced && projected < this.budget.triggerTokens) {
+      return { messages, usage: this.usage(messages, projected) };
+    }
     const why: CompactionTrigger = forced
       ? trigger
-      : oversized && projected > this.budget.limitTokens
+      : projected > this.budget.limitTokens && this.inputAloneTooLarge(messages, tools)
         ? "oversized_input"
         : "threshold";
     const result = await this.compactNow(round, messages, tools, why);
-    return { messages: this.view(), tokens: result.tokensAfter };
+    const compacted = this.view();
+    return { messages: compacted, usage: this.usage(compacted, result.tokensAfter) };
   }
 
+  /**
+   * Compacts the context now, whatever its size (a manual compaction, recorded as round 0).
+   * Null, with a `skipped` compaction event, when there is nothing before the last exchange to
+   * compact.
+   */
+  async compactOnDemand(): Promise<CompactionResult | null> {
+    const messages = this.view();
+    const round = 0;
+    const exchanges = splitExchanges(messages.filter((m) => m.role !== "system"));
+    if (exchanges.length < 2) {
+      const tokens = this.estimate(messages);
+      this.deps.emitter.emit("compaction", `r${round}.compaction.${this.nextIndex(round)}`, {
+        model_round: round,
+        index: this.nextIndex(round),
+        reason: "manual",
+        trigger: "manual",
+        strategy: "none",
+        status: "skipped",
+        skip_reason: "no_candidates",
+        tokens_before: tokens,
+        tokens_after: tokens,
+        limit_tokens: this.budget.limitTokens,
+        trigger_tokens: this.budget.triggerTokens,
+        window_tokens: this.budget.windowTokens,
+      });
+      return null;
+    }
+    const recorded = this.deps.recorded.compaction(round, this.nextIndex(round));
+    return this.compactNow(round, messages, [], "manual", recorded);
+  }
+
+  /** True when the current user input with the tool specs cannot fit the limit on its own. */
+  private inputAloneTooLarge(messages: ContextMessage[], tools: readonly ToolSpec[]): boolean {
+    const input = messages.findLast((m) => m.role === "user");
+    return input !== undefined && this.estimate([input], tools) > this.budget.limitTokens;
+  }
+
+  /** The calibrated tokens of the context as it is now (no tool specs). */
+  viewTokens(): number {
+    return this.estimate(this.view());
+  }
+
+  /**
+   * For a round an earlier attempt completed (its output is replayed, its call not made again):
+   * redoes the compactions recorded before that call, so later rounds see the same context.
+   */
+  async replayRecorded(round: number, tools: readonly ToolSpec[]): Promise<void> {
+    for (;;) {
+      const recorded = this.deps.recorded.compaction(round, this.nextIndex(round));
+      if (!recorded) return;
+      await this.compactNow(round, this.view(), tools, recorded.trigger, recorded);
+    }
+  }
+
+  private nextIndex(round: number): number {
+    return (this.roundCompactions.get(round) ?? 0) + 1;
+  }
+
+  private estimate(messages: readonly ContextMessage[], tools: readonly ToolSpec[] = []): number {
+    return this.deps.calibration.estimate(this.deps.model, countPrompt(messages, tools));
+  }
+
+  private usage(messages: readonly ContextMessage[], projected: number): ContextUsage {
+    const observed = this.observed;
+    // The answer that follows the observed call is already in its reported output tokens.
+    const since = observed ? this.items.slice(observed.itemCount) : [];
+    if (since[0]?.role === "assistant") since.shift();
+    const occupancy = observed
+      ? observed.tokens + (since.length > 0 ? this.estimate(since) : 0)
+      : projected;
+    return {
+      context_tokens: occupancy,
+      context_usage_source: observed ? "provider_observed" : "estimated",
+      observed_context_tokens: observed?.tokens ?? 0,
+      projected_request_tokens: projected,
+      message_count: messages.length,
+      max_context: this.budget.windowTokens,
+      limit_tokens: this.budget.limitTokens,
+      trigger_tokens: this.budget.triggerTokens,
+    };
+  }
+
+  /**
+   * Compacts `messages` (the current view) and emits the `compaction` event. A `replay` redoes a
+   * recorded compaction: same calibration, same summary (or the same summary failure), so the
+   * result is the same without calling the model again.
+   */
   private async compactNow(
     round: number,
     messages: ContextMessage[],
     tools: readonly ToolSpec[],
     trigger: CompactionTrigger,
+    replay?: RecordedCompaction,
   ): Promise<CompactionResult> {
     const { deps } = this;
     const started = performance.now();
-    const ratio = deps.calibration.ratio(deps.model);
-    const toolsTokens = deps.calibration.estimate(deps.model, countPrompt([], tools));
+    const index = this.nextIndex(round);
+    const fit = replay?.calibration ?? deps.calibration.fit(deps.model);
+    const ratio = fitRatio(fit);
+    let summaryText: string | undefined;
     const result = await compact({
       messages,
-      toolsTokens,
+      // The specs alone: the reply priming is counted once, with the messages.
+      toolsTokens: calibratedTokens(fit, countTools(tools)),
       budget:
         trigger === "overflow_recovery"
           ? // The provider counted more than we did: aim lower than our own limit.
             { ...this.budget, limitTokens: Math.floor(this.budget.limitTokens * 0.8) }
           : this.budget,
-      settings: {
-        ...deps.settings,
-        // Verbatim parts scale down with small windows, or they alone would fill them.
-        keepHeadTokens: Math.min(
-          deps.settings.keepHeadTokens,
-          Math.floor(this.budget.limitTokens / 10),
-        ),
-        keepTailTokens: Math.min(
-          deps.settings.keepTailTokens,
-          Math.floor(this.budget.limitTokens / 4),
-        ),
-        summaryMaxTokens: Math.min(
-          deps.settings.summaryMaxTokens,
-          Math.floor(this.budget.limitTokens / 6),
-        ),
-      },
+      settings: this.scaledSettings(),
       count: {
-        messages: (ms) => deps.calibration.estimate(deps.model, countPrompt(ms)),
+        messages: (ms) => calibratedTokens(fit, countPrompt(ms)),
         text: (t) => Math.ceil(countTextTokens(t) * ratio),
       },
-      summarize: (request) => this.summarize(request),
+      summarize: async (request) => {
+        summaryText = replay ? replayedSummary(replay) : await this.summarize(request);
+        return summaryText;
+      },
     });
+    if (!replay && trigger === "threshold" && result.tokensAfter >= result.tokensBefore) {
+      // Nothing older to drop and nothing left to shrink: keep the context, report nothing.
+      deps.log.debug("context compaction gained nothing", {
+        model_round: round,
+        tokens: result.tokensBefore,
+      });
+      return result;
+    }
     this.items = result.messages;
+    this.observed = null;
     this.compactions++;
+    this.roundCompactions.set(round, index);
     const data = {
       model_round: round,
-      reason:
-        trigger === "threshold"
-          ? "history"
-          : trigger === "overflow_recovery"
-            ? "overflow"
-            : "oversized_input",
+      index,
+      reason: COMPACTION_REASONS[trigger],
       trigger,
       strategy: result.strategy,
       status: result.status,
@@ -184,13 +330,26 @@ export class TurnContext {
       summary_ms: Math.round(result.summaryMs),
       ...(result.summaryError !== undefined ? { summary_error: result.summaryError } : {}),
     };
-    deps.emitter.emit(
-      "compaction",
-      `r${round}.a${deps.attempt}.compaction.${this.compactions}`,
-      data,
-    );
-    deps.log.info("context compacted", data);
+    // One event per compaction of the round, whatever the attempt: a replay appends nothing new.
+    deps.emitter.emit("compaction", `r${round}.compaction.${index}`, {
+      ...data,
+      calibration: fit,
+      ...(summaryText !== undefined ? { summary: summaryText } : {}),
+    });
+    deps.log.info(replay ? "context compaction replayed" : "context compacted", data);
     return result;
+  }
+
+  /** The settings, with verbatim parts scaled down for small windows (or they alone fill it). */
+  private scaledSettings(): CompactionSettings {
+    const { settings } = this.deps;
+    const limit = this.budget.limitTokens;
+    return {
+      ...settings,
+      keepHeadTokens: Math.min(settings.keepHeadTokens, Math.floor(limit / 10)),
+      keepTailTokens: Math.min(settings.keepTailTokens, Math.floor(limit / 4)),
+      summaryMaxTokens: Math.min(settings.summaryMaxTokens, Math.floor(limit / 6)),
+    };
   }
 
   private async summarize(request: ContextMessage[]): Promise<string> {
@@ -205,6 +364,7 @@ export class TurnContext {
         onDelta: () => undefined,
       });
       await permit.release(result.usage?.total_tokens ?? tokens);
+      this.summaryUsage.calls++;
       if (result.usage) {
         this.summaryUsage.input_tokens += result.usage.input_tokens;
         this.summaryUsage.output_tokens += result.usage.output_tokens;
@@ -216,4 +376,18 @@ export class TurnContext {
       throw err;
     }
   }
+}
+
+/** The `reason` a compaction event gives for each trigger (wunder's vocabulary). */
+const COMPACTION_REASONS: Record<CompactionTrigger, string> = {
+  threshold: "history",
+  overflow_recovery: "overflow",
+  oversized_input: "oversized_input",
+  manual: "manual",
+};
+
+/** What the recorded summary call gave: its answer, or its failure again. */
+function replayedSummary(replay: RecordedCompaction): string {
+  if (replay.summary !== undefined) return replay.summary;
+  throw new Error(replay.summaryError ?? "the recorded compaction made no summary call");
 }

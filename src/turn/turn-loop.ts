@@ -7,12 +7,14 @@
  * - `completedHistory` only ever holds whole exchanges (an assistant message with tool calls is
  *   followed by one result per call), so whatever way the turn ends, the session history it
  *   leaves is valid input for the next model call;
- * - recorded rounds (from an earlier attempt) are replayed from the record, never re-executed.
+ * - recorded rounds (from an earlier attempt) are replayed from the record, never re-executed,
+ *   and so are the compactions recorded before them (the context then matches the record's).
  */
 import type { ContextMessage } from "../context/message.js";
 import type { TurnEmitter } from "../events/turn-emitter.js";
 import type { ChatResult, ModelClients, ToolSpec } from "../llm/chat-stream.js";
 import { LlmError } from "../llm/llm-error.js";
+import type { PromptPipeline } from "../prompt/prompt-pipeline.js";
 import type { TurnUsage } from "../store/port.js";
 import type { GuardTrip, ToolFailureGuard } from "../tools/orchestrator/failure-guard.js";
 import type { ToolOrchestrator } from "../tools/orchestrator/orchestrator.js";
@@ -37,13 +39,31 @@ export interface TurnLoopInput {
   clients: ModelClients;
   gate: ModelGate;
   toolSpecs: readonly ToolSpec[];
+  pipeline: PromptPipeline;
+  /** The session's frozen system prompt, written first when this turn starts the session. */
+  systemPrompt: ContextMessage | null;
   orchestrator: ToolOrchestrator;
   guard: ToolFailureGuard;
 }
 
 export interface TurnAnswer {
   answer: string;
-  stopReason: "model_response" | "final_tool" | "max_rounds";
+  stopReason: "model_response" | "final_tool" | "max_rounds" | "compacted" | "nothing_to_compact";
+}
+
+/** The model calls' own usage (turn-setup.ts adds the compaction summary calls). */
+export type RoundsUsage = Required<Omit<TurnUsage, "compaction_tokens" | "context_window_tokens">>;
+
+export function noRoundsUsage(): RoundsUsage {
+  return { input_tokens: 0, output_tokens: 0, total_tokens: 0, context_tokens: 0, model_calls: 0 };
+}
+
+/** What a turn of any kind runs: the agent loop, or an on-demand compaction. */
+export interface TurnRunner {
+  /** Items the turn adds to the session history, whole exchanges only. */
+  readonly completedHistory: ContextMessage[];
+  readonly usage: RoundsUsage;
+  run(): Promise<TurnAnswer>;
 }
 
 /** The tool-failure guard stopped the turn (its history up to that round is complete). */
@@ -61,18 +81,16 @@ export class TurnAborted extends Error {
   }
 }
 
-export class TurnLoop {
+export class TurnLoop implements TurnRunner {
   /** Items this turn adds to the session history, whole exchanges only. */
   readonly completedHistory: ContextMessage[];
-  readonly usage: TurnUsage = {
-    input_tokens: 0,
-    output_tokens: 0,
-    total_tokens: 0,
-    context_tokens: 0,
-  };
+  readonly usage = noRoundsUsage();
 
   constructor(private readonly input: TurnLoopInput) {
-    this.completedHistory = [{ role: "user", content: input.input }];
+    this.completedHistory = [
+      ...(input.systemPrompt ? [input.systemPrompt] : []),
+      { role: "user", content: input.input },
+    ];
     input.context.append(...this.completedHistory);
   }
 
@@ -81,7 +99,9 @@ export class TurnLoop {
     let lastContent = "";
     for (let round = 1; round <= i.maxRounds; round++) {
       this.throwIfAborted();
-      const output = i.recorded.outputs.get(round) ?? (await this.callModel(round));
+      const recordedOutput = i.recorded.outputs.get(round);
+      if (recordedOutput) await i.context.replayRecorded(round, i.toolSpecs);
+      const output = recordedOutput ?? (await this.callModel(round));
       this.throwIfAborted();
       this.addUsage(output.usage);
       lastContent = output.content;
@@ -109,9 +129,10 @@ export class TurnLoop {
    */
   private async callModel(round: number): Promise<ChatResult> {
     const i = this.input;
-    const tools = [...i.toolSpecs];
+    // The same list every round: what is rendered or counted from it is cached per list.
+    const tools = i.toolSpecs;
     for (let recoveries = 0; ; recoveries++) {
-      const { messages, tokens: contextTokens } = await i.context.ensureFits(
+      const { messages, usage: contextUsage } = await i.context.ensureFits(
         round,
         tools,
         recoveries > 0 ? "overflow_recovery" : "threshold",
@@ -128,10 +149,11 @@ export class TurnLoop {
           attempt: i.attempt,
           messages,
           tools,
-          contextTokens,
+          pipeline: i.pipeline,
+          contextUsage,
           staleDeltas: i.recorded.roundsWithDeltas.has(round),
         });
-        if (output.usage) i.context.observeUsage(output.usage.input_tokens, messages, tools);
+        if (output.usage) i.context.observeUsage(output.usage, messages, tools);
         return output;
       } catch (err) {
         const overflow = err instanceof LlmError && err.kind === "context_window_exceeded";
@@ -153,6 +175,7 @@ export class TurnLoop {
     this.usage.input_tokens += usage.input_tokens;
     this.usage.output_tokens += usage.output_tokens;
     this.usage.total_tokens += usage.total_tokens;
+    this.usage.model_calls++;
     // Occupancy: what the last call put in the window (its prompt plus its answer).
     this.usage.context_tokens = usage.input_tokens + usage.output_tokens;
   }

@@ -6,15 +6,18 @@
 
 import type { TurnEmitter } from "../events/turn-emitter.js";
 import type { Logger } from "../obs/logger.js";
+import { PromptPipeline } from "../prompt/prompt-pipeline.js";
+import { sessionSystemPrompt } from "../prompt/system-prompt.js";
 import type { SessionContext, TurnRecord, TurnUsage } from "../store/port.js";
 import { ToolFailureGuard } from "../tools/orchestrator/failure-guard.js";
 import { ToolOrchestrator } from "../tools/orchestrator/orchestrator.js";
+import { CompactionRun } from "./compaction-run.js";
 import type { AbortReason } from "./loop-outcome.js";
 import { ModelGate } from "./model-gate.js";
 import type { RecordedTurn } from "./recorded-turn.js";
 import type { TurnServices } from "./services.js";
 import { TurnContext } from "./turn-context.js";
-import { TurnLoop } from "./turn-loop.js";
+import { TurnLoop, type TurnRunner } from "./turn-loop.js";
 import { explainMissingTool, saveToolArtifact } from "./turn-tools.js";
 
 export interface TurnRunParts {
@@ -30,7 +33,7 @@ export interface TurnRunParts {
 export function buildTurnLoop(
   services: TurnServices,
   parts: TurnRunParts,
-): { loop: TurnLoop; context: TurnContext } {
+): { loop: TurnRunner; context: TurnContext } {
   const { config, clients, store } = services;
   const { turn, recorded, emitter, abort, log } = parts;
   const toolSet = services.tools.toolSet(turn.tools);
@@ -62,8 +65,11 @@ export function buildTurnLoop(
     calibration: services.calibration,
     settings: config.context,
     attempt: turn.attempt,
+    recorded,
     log,
   });
+  if (turn.kind === "compaction")
+    return { loop: new CompactionRun(context, abort.signal), context };
   const loop = new TurnLoop({
     input: turn.input,
     model: turn.model,
@@ -76,6 +82,11 @@ export function buildTurnLoop(
     clients,
     gate,
     toolSpecs: toolSet.specs,
+    pipeline: new PromptPipeline(clients.config(turn.model).toolProtocol),
+    systemPrompt: sessionSystemPrompt(
+      { historyLength: parts.loaded.historyLength, hasSnapshot: parts.loaded.snapshot !== null },
+      config.turn.systemPrompt,
+    ),
     orchestrator,
     guard: new ToolFailureGuard(
       config.tools.failureGuardThreshold,
@@ -86,11 +97,15 @@ export function buildTurnLoop(
 }
 
 /** The turn's usage: its model calls, plus the summary calls of its compactions (consumption). */
-export function turnUsage(loop: TurnLoop, context: TurnContext): TurnUsage {
+export function turnUsage(loop: TurnRunner, context: TurnContext): TurnUsage {
+  const summary = context.summaryUsage;
   return {
-    ...loop.usage,
-    input_tokens: loop.usage.input_tokens + context.summaryUsage.input_tokens,
-    output_tokens: loop.usage.output_tokens + context.summaryUsage.output_tokens,
-    total_tokens: loop.usage.total_tokens + context.summaryUsage.total_tokens,
+    input_tokens: loop.usage.input_tokens + summary.input_tokens,
+    output_tokens: loop.usage.output_tokens + summary.output_tokens,
+    total_tokens: loop.usage.total_tokens + summary.total_tokens,
+    context_tokens: loop.usage.context_tokens,
+    context_window_tokens: context.budget.windowTokens,
+    model_calls: loop.usage.model_calls + summary.calls,
+    compaction_tokens: summary.total_tokens,
   };
 }

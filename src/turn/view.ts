@@ -24,6 +24,7 @@ export function toTurnView(
     session_id: turn.sessionId,
     user_id: turn.userId,
     status: turn.status,
+    kind: turn.kind,
     model: turn.model,
     created_at: new Date(turn.createdAt).toISOString(),
     ...(turn.startedAt !== null ? { started_at: iso(turn.startedAt) } : {}),

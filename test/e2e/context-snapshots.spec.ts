@@ -26,7 +26,8 @@ describe("e2e: context snapshots", function () {
     const session = first.session_id;
     const snapshot = await store.latestSnapshot(session);
     expect(snapshot, "a snapshot after the first turn").to.not.equal(null);
-    expect(snapshot).to.include({ reason: "interval", historyLength: 2 });
+    // The session's system prompt, the input, the answer.
+    expect(snapshot).to.include({ reason: "interval", historyLength: 3 });
     expect(snapshot?.seq).to.be.at.least(5);
 
     for (const input of ["second", "third"]) {
@@ -35,7 +36,7 @@ describe("e2e: context snapshots", function () {
       expect(view.status).to.equal("completed");
     }
     const context = await store.loadContext(session);
-    expect(context.snapshot?.historyLength).to.equal(6);
+    expect(context.snapshot?.historyLength).to.equal(7);
     expect(context.messages).to.deep.equal(await store.loadHistory(session));
     expect(context.messages.filter((m) => m.role === "user").map((m) => m.content)).to.deep.equal([
       "first",

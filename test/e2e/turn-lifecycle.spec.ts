@@ -121,8 +121,9 @@ describe("turn lifecycle (end to end)", () => {
     expect(turn.status).to.equal("completed");
     const events = await allTurnEvents(farm.url, second.turn_id);
     const usage = events.find((e) => e.type === "context_usage");
-    // user + assistant(tool call) + tool result + assistant answer, then the new input
-    expect(usage?.data.message_count).to.equal(5);
+    // system prompt + user + assistant(tool call) + tool result + assistant answer, then the
+    // new input
+    expect(usage?.data.message_count).to.equal(6);
     // The session log continues where the first turn ended.
     expect(events[0]?.seq).to.equal(firstTurn.last_seq + 1);
 

@@ -46,11 +46,15 @@ export interface TurnView {
   answer?: string;
   stop_reason?: string;
   attempt: number;
+  kind?: string;
   usage?: {
     input_tokens: number;
     output_tokens: number;
     total_tokens: number;
     context_tokens: number;
+    context_window_tokens?: number;
+    model_calls?: number;
+    compaction_tokens?: number;
   };
   error?: { code: string; message: string; retryable: boolean };
   last_seq: number;

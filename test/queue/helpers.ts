@@ -23,6 +23,7 @@ export function turnRecord(overrides: Partial<TurnRecord> = {}): TurnRecord {
     sessionId: uniqueId("sess"),
     userId: "user-q",
     status: "queued",
+    kind: "agent",
     input: "hello",
     model: "sim",
     tools: [],

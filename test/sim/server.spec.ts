@@ -2,6 +2,7 @@ import { expect } from "chai";
 import type OpenAI from "openai";
 import { APIError } from "openai";
 import type { ChatCompletionMessageParam } from "openai/resources/chat/completions";
+import { COMPACTION_INSTRUCTION_HEAD } from "../../src/context/compaction/summary-prompt.js";
 import type { SimServer } from "../../src/sim/server.js";
 import { SIM_REPLY_TOKENS, SIM_TOKENS_PER_MESSAGE, simTextTokens } from "../../src/sim/tokens.js";
 import { client, errorBody, postChat, startSim, TOOLS, user } from "./helpers.js";
@@ -293,6 +294,51 @@ describe("sim server", () => {
       } finally {
         await small.close();
       }
+    });
+  });
+
+  describe("compaction summary requests", () => {
+    /** A farm compaction's summary request, quoting a transcript with `line` in it. */
+    const summaryRequest = (line: string) => [
+      { role: "system" as const, content: "You write hand-off summaries." },
+      user(
+        `<transcript>\n[user] ${line}\n[assistant] ok\n</transcript>\n\n${COMPACTION_INSTRUCTION_HEAD}\nSummarise.`,
+      ),
+    ];
+
+    it("answers with a structured summary, ignoring the session's own directives", async () => {
+      const reply = await openai.chat.completions.create({
+        model: "m",
+        messages: summaryRequest("[[sim fault=500 tool=list_files]] build the app"),
+      });
+      const content = reply.choices[0]?.message.content ?? "";
+      expect(content).to.match(/^## Goal/);
+      expect(content).to.contain("build the app");
+      expect(reply.choices[0]?.message.tool_calls ?? []).to.deep.equal([]);
+    });
+
+    it("applies summary_fault to the summary request only", async () => {
+      const failing = await client(sim, { maxRetries: 0 })
+        .chat.completions.create({
+          model: "m",
+          messages: summaryRequest("[[sim summary_fault=500]] build the app"),
+        })
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      expect((failing as APIError).status).to.equal(500);
+      const garbage = await openai.chat.completions.create({
+        model: "m",
+        messages: summaryRequest("[[sim summary_fault=garbage]] build the app"),
+      });
+      expect(garbage.choices[0]?.message.content ?? "").to.equal("");
+      // In a turn's own request the directive does nothing.
+      const turn = await openai.chat.completions.create({
+        model: "m",
+        messages: [user("[[sim summary_fault=500]] hello there")],
+      });
+      expect(turn.choices[0]?.finish_reason).to.equal("stop");
     });
   });
 });

@@ -140,6 +140,43 @@ export function describeTurnLifecycleContract(open: OpenStore): void {
     });
   });
 
+  describe("sessionUsage", () => {
+    it("sums the usage of the session's ended turns, skipping turns without usage", async () => {
+      const store = await open();
+      const a = await createdTurnId(store, { sessionId: "s-usage", createdAt: 100 });
+      const b = await createdTurnId(store, { sessionId: "s-usage", createdAt: 200 });
+      const cancelled = await createdTurnId(store, { sessionId: "s-usage", createdAt: 300 });
+      await createdTurnId(store, { sessionId: "s-usage", createdAt: 400 }); // still queued
+      const other = await createdTurnId(store, { sessionId: "s-usage-other", createdAt: 500 });
+      await store.finishTurn(a, completed(), []);
+      const bigger = {
+        input_tokens: 100,
+        output_tokens: 40,
+        total_tokens: 140,
+        context_tokens: 90,
+        model_calls: 3,
+        compaction_tokens: 20,
+      };
+      await store.finishTurn(b, completed({ usage: bigger }), []);
+      await store.finishTurn(cancelled, completed({ status: "cancelled", usage: null }), []);
+      await store.finishTurn(other, completed(), []);
+
+      expect(await store.sessionUsage("s-usage")).to.deep.equal({
+        input_tokens: 110,
+        output_tokens: 45,
+        total_tokens: 155,
+        turns: 2,
+      });
+      expect((await store.getTurn(b))?.usage).to.deep.equal(bigger);
+      expect(await store.sessionUsage("unknown")).to.deep.equal({
+        input_tokens: 0,
+        output_tokens: 0,
+        total_tokens: 0,
+        turns: 0,
+      });
+    });
+  });
+
   describe("listStaleTurns", () => {
     it("lists non-terminal turns created strictly before the cutoff, oldest first", async () => {
       const store = await open();

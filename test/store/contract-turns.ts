@@ -8,6 +8,17 @@ import { claim, newTurn, USER_A, USER_B } from "./fixtures.js";
 
 export function describeTurnContract(open: OpenStore): void {
   describe("createTurn", () => {
+    it("keeps the turn's kind (agent when not given)", async () => {
+      const store = await open();
+      const compaction = newTurn({ sessionId: "s-kind", kind: "compaction", input: "" });
+      await store.createTurn(compaction, null);
+      const agent = newTurn({ sessionId: "s-kind" });
+      await store.createTurn(agent, null);
+      expect((await store.getTurn(compaction.id))?.kind).to.equal("compaction");
+      expect((await store.getTurn(compaction.id))?.input).to.equal("");
+      expect((await store.getTurn(agent.id))?.kind).to.equal("agent");
+    });
+
     it("creates the session and a queued turn", async () => {
       const store = await open();
       const turn = newTurn({ sessionId: "s-new", createdAt: 1_234 });
@@ -18,6 +29,7 @@ export function describeTurnContract(open: OpenStore): void {
         sessionCreated: true,
         turn: {
           ...turn,
+          kind: "agent",
           status: "queued",
           idempotencyKey: null,
           startedAt: null,

@@ -133,6 +133,31 @@ describe("SqliteStore (adapter specifics)", () => {
     expect(legacy).to.deep.equal([]);
   });
 
+  it("migrates a version-2 file: its turns gain the kind `agent`", async () => {
+    const v2 = new Database(file);
+    v2.exec(`CREATE TABLE sessions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL,
+      created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+      CREATE TABLE turns (id TEXT PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(id),
+      user_id TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL, model TEXT NOT NULL,
+      tools TEXT NOT NULL, metadata TEXT, idempotency_key TEXT, created_at INTEGER NOT NULL,
+      started_at INTEGER, finished_at INTEGER, attempt INTEGER NOT NULL DEFAULT 0, answer TEXT,
+      stop_reason TEXT, usage TEXT, error TEXT, first_seq INTEGER, last_seq INTEGER)`);
+    v2.prepare("INSERT INTO sessions VALUES ('s-v2', 'u', 1, 1)").run();
+    v2.prepare(
+      "INSERT INTO turns (id, session_id, user_id, status, input, model, tools, created_at) VALUES ('t-v2', 's-v2', 'u', 'queued', 'hi', 'sim', '[]', 1)",
+    ).run();
+    v2.pragma("user_version = 2");
+    v2.close();
+
+    const store = SqliteStore.open(file);
+    try {
+      expect((await store.getTurn("t-v2"))?.kind).to.equal("agent");
+      expect((await store.getTurn("t-v2"))?.input).to.equal("hi");
+    } finally {
+      await store.close();
+    }
+  });
+
   it("keeps one turn per key and every event exactly once across racing processes", async function () {
     this.timeout(60_000);
     const children = Array.from({ length: RACE_PROCESSES }, (_, i) => spawnChild(file, `p${i}`));

@@ -117,8 +117,10 @@ export async function compact(input: CompactionInput): Promise<CompactionResult>
     };
     try {
       const summarized = await summaryStrategy(timed, system, older, current, hardLimit, goal);
-      if (summarized) return finish(summarized.messages, "summary", summarized.summary);
-      summaryError = "the summary did not fit, or was empty";
+      if (typeof summarized !== "string") {
+        return finish(summarized.messages, "summary", summarized.summary);
+      }
+      summaryError = summarized;
     } catch (err) {
       if ((err as Error).name === "AbortError" || (err as { kind?: string }).kind === "aborted") {
         throw err;
@@ -143,7 +145,7 @@ async function summaryStrategy(
   current: ContextMessage[],
   hardLimit: number,
   goal: number,
-): Promise<{ messages: ContextMessage[]; summary: ContextMessage } | null> {
+): Promise<{ messages: ContextMessage[]; summary: ContextMessage } | string> {
   const { count, settings } = input;
   const head = older[0] && count.messages(older[0]) <= settings.keepHeadTokens ? older[0] : [];
   const tail: ContextMessage[][] = [];
@@ -162,18 +164,23 @@ async function summaryStrategy(
     summaryRequest(summarized, requestBudget, count.text),
   );
   const summary = summaryMessage(answer, settings.summaryMaxTokens, count.text);
-  if (!summary) return null;
+  if (!summary) return "the summary was empty or too short";
   const keptTail = source.length > 0 ? tail.flat() : [];
   const candidates = [
     [...system, ...head, summary, ...keptTail, ...current],
     [...system, summary, ...keptTail, ...current],
     [...system, summary, ...current],
   ];
+  const before = count.messages(input.messages);
+  const smaller = (messages: ContextMessage[]) =>
+    count.messages(messages) < before
+      ? { messages, summary }
+      : "the summary did not make the context smaller";
   for (const candidate of candidates) {
     const fitted = fitObservations(candidate, goal, hardLimit, input);
-    if (fitted) return { messages: fitted, summary };
+    if (fitted) return smaller(fitted);
   }
-  return { messages: minimalStrategy(input, system, current, summary, hardLimit), summary };
+  return smaller(minimalStrategy(input, system, current, summary, hardLimit));
 }
 
 /** Caps tool results until `messages` fits `goal` (or at least `hardLimit`); null if it cannot. */
@@ -227,7 +234,8 @@ function minimalStrategy(
   const { count } = input;
   const userInput = current.find((m) => m.role === "user") ?? { role: "user", content: "" };
   let base = [...system, ...(summary ? [summary] : [])];
-  if (count.messages([...base, userInput]) > hardLimit && summary) base = [...system];
+  // The summary stays unless it would leave the input less than half of the room.
+  if (summary && count.messages(base) > hardLimit / 2) base = [...system];
   const room = hardLimit - count.messages([...base, { role: "user", content: "" }]);
   const content = cutToTokens(userInput.content, Math.max(0, room), count.text);
   const cutInput: ContextMessage =

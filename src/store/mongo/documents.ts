@@ -23,6 +23,7 @@ import {
   type BucketArchive,
   type BucketRecord,
   type SessionRecord,
+  TURN_KINDS,
   TURN_STATUSES,
   type TurnError,
   type TurnRecord,
@@ -48,6 +49,8 @@ export type TurnDoc = {
   session_id: string;
   user_id: string;
   status: string;
+  /** Absent on turns stored before kinds existed: those are agent turns. */
+  kind?: string;
   input: string;
   model: string;
   tools: string[];
@@ -137,6 +140,7 @@ export function turnFromDoc(doc: TurnDoc): TurnRecord {
     sessionId: doc.session_id,
     userId: doc.user_id,
     status: knownValue(TURN_STATUSES, doc.status, `turn ${doc._id} status`),
+    kind: knownValue(TURN_KINDS, doc.kind ?? "agent", `turn ${doc._id} kind`),
     input: doc.input,
     model: doc.model,
     tools: [...doc.tools],

@@ -69,6 +69,7 @@ const turnSchema = new Schema<TurnDoc>(
     session_id: String,
     user_id: String,
     status: String,
+    kind: { type: String, default: "agent" },
     input: String,
     model: String,
     tools: [String],

@@ -47,6 +47,7 @@ import {
   type SessionContext,
   type SessionRecord,
   type SessionSnapshot,
+  type SessionUsage,
   type Store,
   type StoredEvent,
   type TurnCursor,
@@ -198,6 +199,10 @@ export class MongoStore implements Store {
 
   async listSessionTurns(sessionId: string, limit: number): Promise<TurnRecord[]> {
     return this.run(() => this.turns.listSession(sessionId, limit));
+  }
+
+  async sessionUsage(sessionId: string): Promise<SessionUsage> {
+    return this.run(() => this.turns.sessionUsage(sessionId));
   }
 
   async listStaleTurns(before: number, limit: number, after?: TurnCursor): Promise<TurnRecord[]> {

@@ -19,6 +19,7 @@ import {
   isTerminal,
   type NewTurn,
   type SessionRecord,
+  type SessionUsage,
   TURN_STATUSES,
   type TurnCursor,
   type TurnOutcome,
@@ -90,6 +91,7 @@ export class MongoTurns {
       session_id: turn.sessionId,
       user_id: turn.userId,
       status: "queued",
+      kind: turn.kind ?? "agent",
       input: turn.input,
       model: turn.model,
       tools: [...turn.tools],
@@ -203,6 +205,24 @@ export class MongoTurns {
       .limit(limit)
       .lean<TurnDoc[]>();
     return docs.map(turnFromDoc);
+  }
+
+  /** Sums of the session's recorded turn usage, computed by the server. */
+  async sessionUsage(sessionId: string): Promise<SessionUsage> {
+    const [sums] = await this.models.turns.aggregate<SessionUsage>([
+      { $match: { session_id: sessionId, usage: { $type: "object" } } },
+      {
+        $group: {
+          _id: null,
+          input_tokens: { $sum: "$usage.input_tokens" },
+          output_tokens: { $sum: "$usage.output_tokens" },
+          total_tokens: { $sum: "$usage.total_tokens" },
+          turns: { $sum: 1 },
+        },
+      },
+      { $project: { _id: 0 } },
+    ]);
+    return sums ?? { input_tokens: 0, output_tokens: 0, total_tokens: 0, turns: 0 };
   }
 
   /** Non-terminal turns created before `before`, in (createdAt, id) order after `after`. */

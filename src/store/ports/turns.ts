@@ -24,11 +24,33 @@ export function isTerminal(status: TurnStatus): status is TerminalTurnStatus {
   return (TERMINAL_TURN_STATUSES as readonly string[]).includes(status);
 }
 
+/**
+ * A turn's tokens, split in two (docs/context.md): *consumption* (`input_tokens`,
+ * `output_tokens`, `total_tokens`: billed across every model call of the turn, the summary calls
+ * of its compactions included) and *occupancy* (`context_tokens`: how full the model's window
+ * was after the turn's last call, its prompt plus its answer). The optional fields are absent
+ * from turns recorded before they existed.
+ */
 export interface TurnUsage {
   input_tokens: number;
   output_tokens: number;
   total_tokens: number;
   context_tokens: number;
+  /** The model's window that `context_tokens` fills. */
+  context_window_tokens?: number;
+  /** Model calls billed: the turn's rounds plus its compaction summary calls. */
+  model_calls?: number;
+  /** Of `total_tokens`, what the compaction summary calls used. */
+  compaction_tokens?: number;
+}
+
+/** What a session consumed: the sums of its ended turns' usage. */
+export interface SessionUsage {
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+  /** Ended turns that reported usage (the sums cover these). */
+  turns: number;
 }
 
 export interface TurnError {
@@ -36,6 +58,13 @@ export interface TurnError {
   message: string;
   retryable: boolean;
 }
+
+/**
+ * What a turn does: `agent` runs the agent loop on its input; `compaction` compacts the
+ * session's context on demand (POST /v1/sessions/{id}/compaction) and has no input.
+ */
+export const TURN_KINDS = ["agent", "compaction"] as const;
+export type TurnKind = (typeof TURN_KINDS)[number];
 
 export interface SessionRecord {
   id: string;
@@ -49,6 +78,7 @@ export interface TurnRecord {
   sessionId: string;
   userId: string;
   status: TurnStatus;
+  kind: TurnKind;
   input: string;
   model: string;
   tools: string[];
@@ -82,6 +112,8 @@ export interface NewTurn {
   id: string;
   sessionId: string;
   userId: string;
+  /** `agent` when absent. */
+  kind?: TurnKind;
   input: string;
   model: string;
   tools: string[];
@@ -133,6 +165,8 @@ export interface TurnStore {
   finishTurn(id: string, outcome: TurnOutcome, history: ContextMessage[]): Promise<boolean>;
   /** The session's most recent turns, newest first. */
   listSessionTurns(sessionId: string, limit: number): Promise<TurnRecord[]>;
+  /** The session's consumption: every ended turn's usage summed (zeros for none or unknown). */
+  sessionUsage(sessionId: string): Promise<SessionUsage>;
   /** Non-terminal turns created before `before`, oldest first (used by the reconciler). */
   listStaleTurns(before: number, limit: number, after?: TurnCursor): Promise<TurnRecord[]>;
 

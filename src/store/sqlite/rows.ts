@@ -12,6 +12,7 @@ import {
   BUCKET_STATUSES,
   type BucketArchive,
   type BucketRecord,
+  TURN_KINDS,
   TURN_STATUSES,
   type TurnError,
   type TurnRecord,
@@ -25,6 +26,7 @@ export interface TurnRow {
   session_id: string;
   user_id: string;
   status: string;
+  kind: string;
   input: string;
   model: string;
   tools: string;
@@ -65,6 +67,7 @@ export function turnFromRow(row: TurnRow): TurnRecord {
     sessionId: row.session_id,
     userId: row.user_id,
     status: turnStatus(row.status, row.id),
+    kind: knownValue(TURN_KINDS, row.kind, `turn ${row.id} kind`),
     input: row.input,
     model: row.model,
     tools: JSON.parse(row.tools) as string[],

@@ -18,7 +18,7 @@ import type Database from "better-sqlite3";
 import type { StoredEvent } from "../ports/events.js";
 import { type EventFields, eventFromFields } from "../stored-shapes.js";
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS sessions (
@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS turns (
   session_id      TEXT NOT NULL REFERENCES sessions(id),
   user_id         TEXT NOT NULL,
   status          TEXT NOT NULL,
+  kind            TEXT NOT NULL DEFAULT 'agent',
   input           TEXT NOT NULL,
   model           TEXT NOT NULL,
   tools           TEXT NOT NULL,
@@ -164,12 +165,20 @@ export function applySchema(
           `${SCHEMA_VERSION}; upgrade the farm before opening it`,
       );
     }
+    if (found >= 1 && found < 3) addTurnKind(db);
     db.exec(SCHEMA_SQL);
     if (found === 1) migrateV1Events(db, moveV1Events);
     // PRAGMA takes no bound parameters; SCHEMA_VERSION is a constant integer.
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   });
   apply.immediate();
+}
+
+/** Version 3 added `turns.kind`; older turns are all agent turns. */
+function addTurnKind(db: Database.Database): void {
+  const columns = db.prepare<[], { name: string }>("PRAGMA table_info(turns)").all();
+  if (columns.length === 0 || columns.some((c) => c.name === "kind")) return;
+  db.exec("ALTER TABLE turns ADD COLUMN kind TEXT NOT NULL DEFAULT 'agent'");
 }
 
 function migrateV1Events(db: Database.Database, move: (events: StoredEvent[]) => void): void {

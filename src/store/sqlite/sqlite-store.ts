@@ -40,6 +40,7 @@ import {
   type SessionContext,
   type SessionRecord,
   type SessionSnapshot,
+  type SessionUsage,
   type Store,
   type StoredEvent,
   type TurnCursor,
@@ -176,6 +177,10 @@ export class SqliteStore implements Store {
 
   async listSessionTurns(sessionId: string, limit: number): Promise<TurnRecord[]> {
     return this.sql.listSessionTurns.all(sessionId, limit).map(turnFromRow);
+  }
+
+  async sessionUsage(sessionId: string): Promise<SessionUsage> {
+    return this.sql.sessionUsage.get(sessionId) as SessionUsage;
   }
 
   async listStaleTurns(before: number, limit: number, after?: TurnCursor): Promise<TurnRecord[]> {
@@ -323,6 +328,7 @@ export class SqliteStore implements Store {
       id: turn.id,
       sessionId: turn.sessionId,
       userId: turn.userId,
+      kind: turn.kind ?? "agent",
       input: turn.input,
       model: turn.model,
       tools: JSON.stringify(turn.tools),

@@ -9,7 +9,7 @@
  *   it and when the purge removes it.
  */
 import type Database from "better-sqlite3";
-import { isTerminal, TURN_STATUSES } from "../port.js";
+import { isTerminal, type SessionUsage, TURN_STATUSES } from "../port.js";
 import type { SessionFields } from "../stored-shapes.js";
 import type { IdempotencyRow, TurnRow } from "./rows.js";
 
@@ -22,6 +22,7 @@ export interface InsertTurnParams {
   id: string;
   sessionId: string;
   userId: string;
+  kind: string;
   input: string;
   model: string;
   tools: string;
@@ -58,9 +59,9 @@ export function prepareStatements(db: Database.Database) {
 
     getTurn: db.prepare<[string], TurnRow>("SELECT * FROM turns WHERE id = ?"),
     insertTurn: db.prepare<InsertTurnParams>(
-      `INSERT INTO turns (id, session_id, user_id, status, input, model, tools, metadata,
+      `INSERT INTO turns (id, session_id, user_id, status, kind, input, model, tools, metadata,
                           idempotency_key, created_at, attempt, first_seq)
-       VALUES (@id, @sessionId, @userId, 'queued', @input, @model, @tools, @metadata,
+       VALUES (@id, @sessionId, @userId, 'queued', @kind, @input, @model, @tools, @metadata,
                @idempotencyKey, @createdAt, 0, @firstSeq)`,
     ),
     setTurnFirstSeq: db.prepare<[number, string]>("UPDATE turns SET first_seq = ? WHERE id = ?"),
@@ -79,6 +80,13 @@ export function prepareStatements(db: Database.Database) {
     ),
     listSessionTurns: db.prepare<[string, number], TurnRow>(
       `SELECT * FROM turns WHERE session_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`,
+    ),
+    sessionUsage: db.prepare<[string], SessionUsage>(
+      `SELECT COALESCE(SUM(json_extract(usage, '$.input_tokens')), 0) AS input_tokens,
+              COALESCE(SUM(json_extract(usage, '$.output_tokens')), 0) AS output_tokens,
+              COALESCE(SUM(json_extract(usage, '$.total_tokens')), 0) AS total_tokens,
+              COUNT(*) AS turns
+         FROM turns WHERE session_id = ? AND json_type(usage) = 'object'`,
     ),
     listStaleTurns: db.prepare<[number, number, string, number], TurnRow>(
       `SELECT * FROM turns
