@@ -7,7 +7,10 @@
  * - the text passed on is a prefix of the text pushed: everything before the first block opener
  *   (`<tool_call`, `<tool>`, `<tool `, `<function=`, any case), nothing from it on;
  * - text that could still become an opener is held back until it cannot, and given back by
- *   `end()` when the stream ends first.
+ *   `end()` when the stream ends first;
+ * - everything withheld is kept: when the answer turns out to hold no call after all (a block
+ *   the parser cannot read, or prose that merely mentions a tag), `end(false)` gives it back,
+ *   so the stream always adds up to the answer's text when there is no call.
  */
 
 const OPENERS = ["<tool_call", "<tool>", "<tool ", "<function="];
@@ -15,12 +18,18 @@ const OPENERS = ["<tool_call", "<tool>", "<tool ", "<function="];
 export class ToolCallDeltaFilter {
   private held = "";
   private inCall = false;
+  /** Text from the first opener on. */
+  private withheld = "";
 
   /** The part of `text` (with what was held) that may be shown now. */
   push(text: string): string {
-    if (this.inCall) return "";
+    if (this.inCall) {
+      this.withheld += text;
+      return "";
+    }
     const all = this.held + text;
-    const lower = all.toLowerCase();
+    // ASCII only: a lowercase form of another length (e.g. "İ") would shift the offsets.
+    const lower = all.replace(/[A-Z]/g, (c) => c.toLowerCase());
     let start = -1;
     for (const opener of OPENERS) {
       const at = lower.indexOf(opener);
@@ -29,6 +38,7 @@ export class ToolCallDeltaFilter {
     if (start >= 0) {
       this.inCall = true;
       this.held = "";
+      this.withheld = all.slice(start);
       return all.slice(0, start);
     }
     const keep = openerPrefixAtEnd(lower);
@@ -36,10 +46,14 @@ export class ToolCallDeltaFilter {
     return all.slice(0, all.length - keep);
   }
 
-  /** What was held back when the stream ended without a block. */
-  end(): string {
-    const rest = this.inCall ? "" : this.held;
+  /**
+   * What is left to show when the stream ends: the held-back tail when no block began; with a
+   * block, nothing if the answer had calls (`hadCalls`), else all the withheld text.
+   */
+  end(hadCalls: boolean): string {
+    const rest = this.inCall ? (hadCalls ? "" : this.withheld) : this.held;
     this.held = "";
+    this.withheld = "";
     return rest;
   }
 }

@@ -96,8 +96,8 @@ export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
         signal: input.signal,
         onDelta: (text) => show(filter ? filter.push(text) : text),
       });
-      if (filter) show(filter.end());
       const result = input.pipeline.answer(streamedResult);
+      if (filter) show(filter.end(result.toolCalls.length > 0));
       // Without reported usage the estimate stands (and the call still counts as through).
       await permit.release(result.usage?.total_tokens ?? contextTokens);
       recordOutput(emitter, round, result);

@@ -34,8 +34,12 @@ export interface RecordedToolResult extends ToolResultRecord {
 export interface RecordedCompaction {
   trigger: CompactionTrigger;
   calibration: CalibrationFit;
-  /** The summary call's answer, when the call answered. */
+  /** The summary call's answer, when the call answered, and the tokens it cost. */
   summary?: string;
+  summaryUsage?: ChatUsage | null;
+  /** The tool specs' tokens and the limit the compaction aimed at. */
+  toolsTokens?: number;
+  targetTokens?: number;
   /** Why the summary was not used, when it was tried and failed. */
   summaryError?: string;
 }
@@ -113,6 +117,9 @@ export class RecordedTurn {
           trigger: trigger as CompactionTrigger,
           calibration,
           ...(typeof data.summary === "string" ? { summary: data.summary } : {}),
+          ...(data.summary_usage ? { summaryUsage: data.summary_usage as ChatUsage } : {}),
+          ...(typeof data.tools_tokens === "number" ? { toolsTokens: data.tools_tokens } : {}),
+          ...(typeof data.target_tokens === "number" ? { targetTokens: data.target_tokens } : {}),
           ...(typeof data.summary_error === "string" ? { summaryError: data.summary_error } : {}),
         });
         break;

@@ -25,17 +25,13 @@ import {
 import type { ContextMessage } from "../context/message.js";
 import { normalizeHistory, splitExchanges } from "../context/normalize.js";
 import { calibratedTokens, fitRatio, type TokenCalibration } from "../context/token-calibration.js";
-import {
-  countPrompt,
-  countPromptTokens,
-  countTextTokens,
-  countTools,
-} from "../context/token-count.js";
+import { countPrompt, countTextTokens, countTools } from "../context/token-count.js";
 import type { TurnEmitter } from "../events/turn-emitter.js";
-import type { ModelClients, ToolSpec } from "../llm/chat-stream.js";
+import type { ChatUsage, ModelClients, ToolSpec } from "../llm/chat-stream.js";
 import type { Logger } from "../obs/logger.js";
-import type { ModelGate } from "./model-gate.js";
+import { ModelDeferral, type ModelGate } from "./model-gate.js";
 import type { CompactionTrigger, RecordedCompaction, RecordedTurn } from "./recorded-turn.js";
+import { callSummaryModel, type SummaryAnswer } from "./summary-call.js";
 
 export type { CompactionTrigger };
 
@@ -159,13 +155,14 @@ export class TurnContext {
     tools: readonly ToolSpec[],
     trigger: CompactionTrigger = "threshold",
   ): Promise<FittedRequest> {
-    const messages = this.view();
-    const recorded = this.deps.recorded.compaction(round, this.nextIndex(round));
-    if (recorded) {
-      const result = await this.compactNow(round, messages, tools, recorded.trigger, recorded);
-      const compacted = this.view();
-      return { messages: compacted, usage: this.usage(compacted, result.tokensAfter) };
+    // An earlier attempt's compactions before this call come first, all of them: it may have
+    // compacted again after the provider refused the length.
+    if (this.deps.recorded.compaction(round, this.nextIndex(round))) {
+      await this.replayRecorded(round, tools);
+      const replayed = this.view();
+      return { messages: replayed, usage: this.usage(replayed, this.estimate(replayed, tools)) };
     }
+    const messages = this.view();
     const projected = this.estimate(messages, tools);
     const forced = trigger === "overflow_recovery";
     if (!forced && projected < this.budget.triggerTokens) {
@@ -280,25 +277,32 @@ export class TurnContext {
     const index = this.nextIndex(round);
     const fit = replay?.calibration ?? deps.calibration.fit(deps.model);
     const ratio = fitRatio(fit);
-    let summaryText: string | undefined;
+    // What the result depends on besides the context: recorded, so a replay uses the same.
+    // The specs alone: the reply priming is counted once, with the messages.
+    const toolsTokens = replay?.toolsTokens ?? calibratedTokens(fit, countTools(tools));
+    const targetTokens =
+      replay?.targetTokens ??
+      (trigger === "overflow_recovery"
+        ? // The provider counted more than we did: aim lower than our own limit.
+          Math.floor(this.budget.limitTokens * 0.8)
+        : this.budget.limitTokens);
+    let summary: SummaryAnswer | undefined;
     const result = await compact({
       messages,
-      // The specs alone: the reply priming is counted once, with the messages.
-      toolsTokens: calibratedTokens(fit, countTools(tools)),
-      budget:
-        trigger === "overflow_recovery"
-          ? // The provider counted more than we did: aim lower than our own limit.
-            { ...this.budget, limitTokens: Math.floor(this.budget.limitTokens * 0.8) }
-          : this.budget,
+      toolsTokens,
+      budget: { ...this.budget, limitTokens: targetTokens },
       settings: this.scaledSettings(),
       count: {
         messages: (ms) => calibratedTokens(fit, countPrompt(ms)),
         text: (t) => Math.ceil(countTextTokens(t) * ratio),
       },
       summarize: async (request) => {
-        summaryText = replay ? replayedSummary(replay) : await this.summarize(request);
-        return summaryText;
+        summary = replay ? replayedSummary(replay) : await callSummaryModel(deps, request);
+        this.addSummaryUsage(summary.usage);
+        return summary.content;
       },
+      // A wait for the model's budget parks the turn; it compacts once the budget is back.
+      isCallerError: (err) => err instanceof ModelDeferral,
     });
     if (!replay && trigger === "threshold" && result.tokensAfter >= result.tokensBefore) {
       // Nothing older to drop and nothing left to shrink: keep the context, report nothing.
@@ -324,6 +328,8 @@ export class TurnContext {
       limit_tokens: this.budget.limitTokens,
       trigger_tokens: this.budget.triggerTokens,
       window_tokens: this.budget.windowTokens,
+      target_tokens: targetTokens,
+      tools_tokens: toolsTokens,
       summary_chars: result.summary?.content.length ?? 0,
       retained_items: result.retainedItems,
       duration_ms: Math.round(performance.now() - started),
@@ -334,7 +340,7 @@ export class TurnContext {
     deps.emitter.emit("compaction", `r${round}.compaction.${index}`, {
       ...data,
       calibration: fit,
-      ...(summaryText !== undefined ? { summary: summaryText } : {}),
+      ...(summary !== undefined ? { summary: summary.content, summary_usage: summary.usage } : {}),
     });
     deps.log.info(replay ? "context compaction replayed" : "context compacted", data);
     return result;
@@ -352,29 +358,12 @@ export class TurnContext {
     };
   }
 
-  private async summarize(request: ContextMessage[]): Promise<string> {
-    const { deps } = this;
-    const tokens = countPromptTokens(request);
-    const permit = await deps.gate.take(deps.model, tokens, deps.signal);
-    try {
-      const result = await deps.clients.stream(deps.model, {
-        messages: request,
-        tools: [],
-        signal: deps.signal,
-        onDelta: () => undefined,
-      });
-      await permit.release(result.usage?.total_tokens ?? tokens);
-      this.summaryUsage.calls++;
-      if (result.usage) {
-        this.summaryUsage.input_tokens += result.usage.input_tokens;
-        this.summaryUsage.output_tokens += result.usage.output_tokens;
-        this.summaryUsage.total_tokens += result.usage.total_tokens;
-      }
-      return result.content;
-    } catch (err) {
-      await permit.release().catch(() => undefined);
-      throw err;
-    }
+  private addSummaryUsage(usage: ChatUsage | null): void {
+    this.summaryUsage.calls++;
+    if (!usage) return;
+    this.summaryUsage.input_tokens += usage.input_tokens;
+    this.summaryUsage.output_tokens += usage.output_tokens;
+    this.summaryUsage.total_tokens += usage.total_tokens;
   }
 }
 
@@ -386,8 +375,10 @@ const COMPACTION_REASONS: Record<CompactionTrigger, string> = {
   manual: "manual",
 };
 
-/** What the recorded summary call gave: its answer, or its failure again. */
-function replayedSummary(replay: RecordedCompaction): string {
-  if (replay.summary !== undefined) return replay.summary;
+/** What the recorded summary call gave: its answer (and what it cost), or its failure again. */
+function replayedSummary(replay: RecordedCompaction): SummaryAnswer {
+  if (replay.summary !== undefined) {
+    return { content: replay.summary, usage: replay.summaryUsage ?? null };
+  }
   throw new Error(replay.summaryError ?? "the recorded compaction made no summary call");
 }

@@ -24,6 +24,7 @@ import type { Logger } from "../obs/logger.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
 import { isTerminal, type SessionContext, type TurnRecord } from "../store/port.js";
 import { ensureWorkspace } from "../tools/builtin/workspace.js";
+import { keepCompaction } from "./compaction-run.js";
 import { snapshotIfDue } from "./context-snapshot.js";
 import { finalizeTurn, type TurnEnding } from "./finalize.js";
 import { type AbortReason, classifyEarlyStop } from "./loop-outcome.js";
@@ -190,26 +191,38 @@ export class TurnJobRunner {
         throw new WaitingError();
       }
       if (run.kind === "abandon") return await this.abandon(queued, lease, log);
-      const finished = await finalizeTurn(store, emitter, turn, run.ending, run.history);
-      await snapshotIfDue(
-        store,
-        {
-          sessionId: turn.sessionId,
-          loaded: run.loaded,
-          appended: run.history,
-          seq: finished.lastSeq ?? emitter.lastSeq,
-          compacted: run.context.compacted ? run.context.view() : null,
-        },
-        config.store.snapshotEveryEvents,
-        log,
-      );
+      // A compaction turn's snapshot is its whole effect: saved before the turn ends.
+      const ending =
+        turn.kind === "compaction"
+          ? await keepCompaction(
+              store,
+              { sessionId: turn.sessionId, loaded: run.loaded, context: run.context, emitter },
+              run.ending,
+              log,
+            )
+          : run.ending;
+      const finished = await finalizeTurn(store, emitter, turn, ending, run.history);
+      if (turn.kind === "agent") {
+        await snapshotIfDue(
+          store,
+          {
+            sessionId: turn.sessionId,
+            loaded: run.loaded,
+            appended: run.history,
+            seq: finished.lastSeq ?? emitter.lastSeq,
+            compacted: run.context.compacted ? run.context.view() : null,
+          },
+          config.store.snapshotEveryEvents,
+          log,
+        );
+      }
       log.info("turn finished", {
-        status: run.ending.status,
-        stop_reason: run.ending.stopReason,
-        error_code: run.ending.error?.code,
+        status: ending.status,
+        stop_reason: ending.stopReason,
+        error_code: ending.error?.code,
       });
       await releaseAndWakeNext(this.services, turn, lease, true);
-      return run.ending.status;
+      return ending.status;
     } catch (err) {
       if (err instanceof LeaseLostError) return await this.abandon(queued, lease, log);
       throw err;

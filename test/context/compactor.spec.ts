@@ -146,4 +146,33 @@ describe("context: compaction", () => {
     }
     expect(error).to.equal(aborted);
   });
+
+  it("rethrows the errors the caller handles itself (a wait for the model's budget)", async () => {
+    const deferral = Object.assign(new Error("held back"), { name: "ModelDeferral" });
+    const summarize = async () => Promise.reject(deferral);
+    const isCallerError = (err: unknown) => err === deferral;
+    let error: unknown = null;
+    try {
+      await compact({ ...input(history(12), { summarize }), isCallerError });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).to.equal(deferral);
+    // Any other failure still falls back.
+    const other = await compact({
+      ...input(history(12), { summarize: async () => Promise.reject(new Error("500")) }),
+      isCallerError,
+    });
+    expect(other.status).to.equal("fallback");
+  });
+
+  it("refuses a summary that would not make the context smaller", async () => {
+    const short = history(2, 40);
+    const long = words(600, "padding");
+    const result = await compact(input(short, { summarize: async () => `## Goal\n${long}` }));
+    expect(result.strategy).to.equal("trim");
+    expect(result.status).to.equal("fallback");
+    expect(result.summaryError).to.match(/did not make the context smaller/);
+    expect(result.tokensAfter).to.be.at.most(result.tokensBefore);
+  });
 });

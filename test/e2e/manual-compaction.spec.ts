@@ -91,6 +91,14 @@ describe("compaction on demand and token accounting (end to end)", function () {
       // The history itself is untouched: compaction changes what the model sees, not the record.
       expect((await store.loadHistory(sessionId)).some((m) => "summary" in m)).to.equal(false);
 
+      // Compacting again at the same point replaces that snapshot (no history item was added).
+      const again = await compact(farm, sessionId);
+      const second = await waitForTurn(farm.url, again.body.turn_id);
+      expect(second.stop_reason).to.equal("compacted");
+      const replaced = await store.latestSnapshot(sessionId);
+      expect(replaced?.historyLength).to.equal(snapshot?.historyLength);
+      expect(replaced?.seq).to.be.above(Number(snapshot?.seq));
+
       // The next turn loads the snapshot: its first request is smaller than the last one before
       // the compaction, though it holds one more exchange.
       const firstRequest = async (turnId: string) =>
@@ -101,7 +109,7 @@ describe("compaction on demand and token accounting (end to end)", function () {
       expect(Number(usage?.projected_request_tokens)).to.be.below(
         Number(before?.projected_request_tokens),
       );
-      expect(usage?.message_count).to.equal(Number(snapshot?.messages.length) + 1);
+      expect(usage?.message_count).to.equal(Number(replaced?.messages.length) + 1);
     });
 
     it("queues a compaction behind the running turn of a busy session", async () => {
@@ -254,6 +262,10 @@ describe("compaction on demand and token accounting (end to end)", function () {
         before.length,
       );
       expect(messages).to.not.include("context compacted");
+      // The summary the first attempt paid for stays in the turn's consumption.
+      const summaryUsage = before[0]?.data.summary_usage as { total_tokens: number };
+      expect(summaryUsage.total_tokens).to.be.above(0);
+      expect(turn.usage?.compaction_tokens).to.equal(summaryUsage.total_tokens);
     } finally {
       await farm.stop();
     }

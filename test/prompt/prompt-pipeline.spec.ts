@@ -118,10 +118,11 @@ describe("prompt: pipeline", () => {
 });
 
 describe("prompt: tool-call delta filter", () => {
-  const run = (chunks: string[]) => {
+  const run = (chunks: string[], hadCalls = true) => {
     const filter = new ToolCallDeltaFilter();
     const shown = chunks.map((c) => filter.push(c));
-    return { shown, end: filter.end(), text: shown.join("") + filter.end() };
+    const end = filter.end(hadCalls);
+    return { shown, end, text: shown.join("") + end };
   };
 
   it("shows the text before a block and nothing from the block on", () => {
@@ -148,6 +149,18 @@ describe("prompt: tool-call delta filter", () => {
     expect(run(["a <b>bold</b> and <to"]).end).to.equal("<to");
     expect(run(["x <tool", "box> y"]).text).to.equal("x <toolbox> y");
     expect(run(["1 < 2", " and 3 > 2"]).text).to.equal("1 < 2 and 3 > 2");
+  });
+
+  it("gives back everything withheld when the answer had no call after all", () => {
+    const prose = ["Wrap it in a <tool", " element and ", "<tool_call> tags."];
+    const withCalls = run(prose);
+    expect(withCalls.text).to.equal("Wrap it in a ");
+    expect(run(prose, false).text).to.equal(prose.join(""));
+  });
+
+  it("keeps offsets right around characters whose lowercase form is longer", () => {
+    const text = "İİİİ<TOOL_CALL>{}";
+    expect(run([text]).text).to.equal("İİİİ");
   });
 });
 

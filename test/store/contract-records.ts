@@ -117,6 +117,22 @@ export function describeRecordContract(open: OpenStore): void {
       );
       expect((await store.latestSnapshot("s-snap"))?.messages).to.deep.equal(SAMPLE_HISTORY);
     });
+
+    it("lets a compaction snapshot replace the one saved at the same point", async () => {
+      const store = await open();
+      await sessionWithHistory(store, "s-snap", 1);
+      const base = { sessionId: "s-snap", historyLength: 4, createdAt: 1 };
+      await store.saveSnapshot({ ...base, seq: 9, reason: "interval", messages: SAMPLE_HISTORY });
+      const compacted = { ...base, seq: 12, reason: "compaction" as const, messages: [SUMMARY] };
+      expect(await store.saveSnapshot(compacted)).to.equal(true);
+      expect(await store.latestSnapshot("s-snap")).to.deep.equal(compacted);
+      // An interval snapshot at that point never undoes it; another compaction does.
+      await store.saveSnapshot({ ...base, seq: 13, reason: "interval", messages: SAMPLE_HISTORY });
+      expect((await store.latestSnapshot("s-snap"))?.messages).to.deep.equal([SUMMARY]);
+      const again = { ...compacted, seq: 14, messages: [SUMMARY, SUMMARY] };
+      await store.saveSnapshot(again);
+      expect(await store.loadContext("s-snap")).to.deep.include({ messages: again.messages });
+    });
   });
 
   describe("artifacts", () => {

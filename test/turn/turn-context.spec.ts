@@ -18,6 +18,8 @@ import type { ContextMessage } from "../../src/context/message.js";
 import { isNormalized } from "../../src/context/normalize.js";
 import { TokenCalibration } from "../../src/context/token-calibration.js";
 import { countPrompt, countTextTokens } from "../../src/context/token-count.js";
+import type { EventType } from "../../src/events/envelope.js";
+import type { LogEvent } from "../../src/events/event-log.js";
 import { TurnEmitter } from "../../src/events/turn-emitter.js";
 import { ModelClients, type ToolSpec } from "../../src/llm/chat-stream.js";
 import { EndpointBreakers } from "../../src/llm/endpoint-breaker.js";
@@ -105,6 +107,7 @@ describe("turn: TurnContext (simulator over HTTP, Redis)", () => {
     baseUrl: string,
     prior: ContextMessage[] = [],
     model: Partial<ModelConfig> = {},
+    recorded: RecordedTurn = RecordedTurn.empty,
   ) {
     const fx = await EventsFixture.open("turn-context");
     cleanups.push(() => fx.close());
@@ -143,8 +146,8 @@ describe("turn: TurnContext (simulator over HTTP, Redis)", () => {
       signal: new AbortController().signal,
       calibration: new TokenCalibration(),
       settings: SETTINGS,
-      attempt: 1,
-      recorded: RecordedTurn.empty,
+      attempt: recorded.isEmpty ? 1 : 2,
+      recorded,
       log,
     });
     return {
@@ -155,6 +158,15 @@ describe("turn: TurnContext (simulator over HTTP, Redis)", () => {
       async events(): Promise<{ type: string; data: Data }[]> {
         await emitter.flush();
         return (await fx.hot(sessionId, keys)).map(([, e]) => JSON.parse(e));
+      },
+      /** What a resumed attempt reads back from this one's events. */
+      async record(): Promise<RecordedTurn> {
+        await emitter.flush();
+        const events = (await fx.hot(sessionId, keys)).map(([, envelope]): LogEvent => {
+          const e = JSON.parse(envelope) as { seq: number; turn_id: string; type: EventType };
+          return { seq: e.seq, turnId: e.turn_id, type: e.type, envelope };
+        });
+        return RecordedTurn.fromEvents(target(sessionId, "t1").turnId, events);
       },
       async compactions(): Promise<Data[]> {
         return (await this.events()).filter((e) => e.type === "compaction").map((e) => e.data);
@@ -221,6 +233,33 @@ describe("turn: TurnContext (simulator over HTTP, Redis)", () => {
     expect(projected(view)).to.be.at.most(ctx.budget.limitTokens);
     expect(ctx.compacted).to.equal(true);
   }
+
+  describe("a resumed attempt", () => {
+    it("replays every compaction recorded before a round's call, without a model call", async () => {
+      const first = await rig(await simUrl());
+      const items = history(wordsFor(first.ctx.budget.triggerTokens));
+      first.ctx.append(...items);
+      await first.ctx.ensureFits(1, TOOLS);
+      // The provider refused the length after all: a second compaction in the same round.
+      await first.ctx.ensureFits(1, TOOLS, "overflow_recovery");
+      const recordedEvents = await first.compactions();
+      expect(recordedEvents.map((e) => e.index)).to.deep.equal([1, 2]);
+      expect(recordedEvents[0]).to.include({ strategy: "summary" });
+
+      // Attempt 2 talks to a model that would record any call: it must get none.
+      const stub = await stubModel("a different summary");
+      const second = await rig(stub.url, [], {}, await first.record());
+      second.ctx.append(...items);
+      const fitted = await second.ctx.ensureFits(1, TOOLS);
+      expect(stub.requests).to.have.length(0);
+      expect(fitted.messages).to.deep.equal(first.ctx.view());
+      expect(second.ctx.summaryUsage.total_tokens).to.equal(first.ctx.summaryUsage.total_tokens);
+      expect(second.logLines.map((l) => l.message)).to.deep.equal([
+        "context compaction replayed",
+        "context compaction replayed",
+      ]);
+    });
+  });
 
   describe("the trigger boundary", () => {
     it("does not compact a request one token below the trigger", async () => {

@@ -14,7 +14,9 @@
  * - the result is a valid history: it starts with the system messages, keeps call/result pairs,
  *   and ends with the current exchange (or, minimal, its input);
  * - a failed, hung (bounded by `signal`) or useless summary call falls back to `trim` and says so
- *   (`status: "fallback"`, `summaryError`); compaction itself never throws except on abort.
+ *   (`status: "fallback"`, `summaryError`); compaction itself never throws, except on abort and
+ *   on the errors the caller says are its own to handle (`isCallerError`, e.g. a wait for the
+ *   model's budget: falling back then would trade a summary for a lossy trim for good).
  */
 import type { ContextBudget } from "../budget.js";
 import type { ContextMessage } from "../message.js";
@@ -54,6 +56,8 @@ export interface CompactionInput {
   summarize: ((request: ContextMessage[]) => Promise<string>) | null;
   /** Skip the summary and start at `trim` (e.g. the summary already failed this round). */
   noSummary?: boolean;
+  /** Summary-call errors that stop the compaction (rethrown) instead of falling back. */
+  isCallerError?: (err: unknown) => boolean;
 }
 
 export interface CompactionResult {
@@ -122,9 +126,9 @@ export async function compact(input: CompactionInput): Promise<CompactionResult>
       }
       summaryError = summarized;
     } catch (err) {
-      if ((err as Error).name === "AbortError" || (err as { kind?: string }).kind === "aborted") {
-        throw err;
-      }
+      const aborted =
+        (err as Error).name === "AbortError" || (err as { kind?: string }).kind === "aborted";
+      if (aborted || input.isCallerError?.(err)) throw err;
       summaryError = (err as Error).message;
     }
   }

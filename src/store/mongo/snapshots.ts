@@ -28,16 +28,16 @@ export class MongoSnapshots {
   async saveIn(snapshot: SessionSnapshot, session: ClientSession): Promise<boolean> {
     const current = await historyLength(this.models, snapshot.sessionId, session);
     if (current !== snapshot.historyLength) return false;
+    const fields = {
+      seq: snapshot.seq,
+      reason: snapshot.reason,
+      messages: JSON.stringify(snapshot.messages),
+      created_at: snapshot.createdAt,
+    };
     await this.models.snapshots.updateOne(
       { session_id: snapshot.sessionId, history_length: snapshot.historyLength },
-      {
-        $setOnInsert: {
-          seq: snapshot.seq,
-          reason: snapshot.reason,
-          messages: JSON.stringify(snapshot.messages),
-          created_at: snapshot.createdAt,
-        },
-      },
+      // A compaction replaces what was saved at the same point; any other snapshot keeps it.
+      snapshot.reason === "compaction" ? { $set: fields } : { $setOnInsert: fields },
       { upsert: true, session },
     );
     await this.prune(snapshot.sessionId, session);

@@ -6,7 +6,10 @@
  * - a snapshot covers the first `historyLength` items of the session's history; `saveSnapshot`
  *   refuses (returns false, writes nothing) a snapshot whose `historyLength` is not the
  *   session's current history length, so a snapshot never skips or repeats an item;
- * - saving the same (session, historyLength) twice keeps the first;
+ * - saving the same (session, historyLength) twice keeps the first, unless the later one is a
+ *   `compaction` snapshot: that one replaces it (a compaction on demand adds no history item,
+ *   and its context must win over the checkpoint it compacted; a replayed compaction writes the
+ *   same context again);
  * - `loadContext` = the latest snapshot's messages + the history items after it; with no
  *   snapshot it is the whole history (the same as `loadHistory`).
  */

@@ -28,9 +28,13 @@ export class SqliteSnapshots {
   ) {
     this.sql = {
       insert: db.prepare<[string, number, number, string, string, number]>(
-        `INSERT OR IGNORE INTO session_snapshots
+        `INSERT INTO session_snapshots
            (session_id, history_length, seq, reason, messages, created_at)
-         VALUES (?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (session_id, history_length) DO UPDATE
+           SET seq = excluded.seq, reason = excluded.reason, messages = excluded.messages,
+               created_at = excluded.created_at
+         WHERE excluded.reason = 'compaction'`,
       ),
       prune: db.prepare<[string, string, number]>(
         `DELETE FROM session_snapshots WHERE session_id = ? AND history_length < (
