@@ -86,6 +86,8 @@ export interface SummaryUsage {
 export class TurnContext {
   private items: ContextMessage[];
   private compactions = 0;
+  /** A compaction gained nothing: later ones of this turn skip the (paid) summary. */
+  private summaryGainsNothing = false;
   /** Compactions done before each round's call (a round can compact again on overflow). */
   private readonly roundCompactions = new Map<number, number>();
   /** The last call's reported occupancy and how many items it covered; null when unobserved. */
@@ -175,7 +177,7 @@ export class TurnContext {
         : "threshold";
     const result = await this.compactNow(round, messages, tools, why);
     const compacted = this.view();
-    return { messages: compacted, usage: this.usage(compacted, result.tokensAfter) };
+    return { messages: compacted, usage: this.usage(compacted, result?.tokensAfter ?? projected) };
   }
 
   /**
@@ -187,26 +189,26 @@ export class TurnContext {
     const messages = this.view();
     const round = 0;
     const exchanges = splitExchanges(messages.filter((m) => m.role !== "system"));
-    if (exchanges.length < 2) {
-      const tokens = this.estimate(messages);
-      this.deps.emitter.emit("compaction", `r${round}.compaction.${this.nextIndex(round)}`, {
-        model_round: round,
-        index: this.nextIndex(round),
-        reason: "manual",
-        trigger: "manual",
-        strategy: "none",
-        status: "skipped",
-        skip_reason: "no_candidates",
-        tokens_before: tokens,
-        tokens_after: tokens,
-        limit_tokens: this.budget.limitTokens,
-        trigger_tokens: this.budget.triggerTokens,
-        window_tokens: this.budget.windowTokens,
-      });
-      return null;
-    }
     const recorded = this.deps.recorded.compaction(round, this.nextIndex(round));
-    return this.compactNow(round, messages, [], "manual", recorded);
+    const result =
+      exchanges.length < 2 ? null : await this.compactNow(round, messages, [], "manual", recorded);
+    if (result) return result;
+    const tokens = this.estimate(messages);
+    this.deps.emitter.emit("compaction", `r${round}.compaction.${this.nextIndex(round)}`, {
+      model_round: round,
+      index: this.nextIndex(round),
+      reason: "manual",
+      trigger: "manual",
+      strategy: "none",
+      status: "skipped",
+      skip_reason: exchanges.length < 2 ? "no_candidates" : "no_gain",
+      tokens_before: tokens,
+      tokens_after: tokens,
+      limit_tokens: this.budget.limitTokens,
+      trigger_tokens: this.budget.triggerTokens,
+      window_tokens: this.budget.windowTokens,
+    });
+    return null;
   }
 
   /** True when the current user input with the tool specs cannot fit the limit on its own. */
@@ -263,7 +265,9 @@ export class TurnContext {
   /**
    * Compacts `messages` (the current view) and emits the `compaction` event. A `replay` redoes a
    * recorded compaction: same calibration, same summary (or the same summary failure), so the
-   * result is the same without calling the model again.
+   * result is the same without calling the model again. Null when a compaction the context did
+   * not strictly need (threshold, manual) would not make it smaller: nothing is changed or
+   * recorded, and this turn tries no more summaries (its older exchanges stay what they are).
    */
   private async compactNow(
     round: number,
@@ -271,7 +275,7 @@ export class TurnContext {
     tools: readonly ToolSpec[],
     trigger: CompactionTrigger,
     replay?: RecordedCompaction,
-  ): Promise<CompactionResult> {
+  ): Promise<CompactionResult | null> {
     const { deps } = this;
     const started = performance.now();
     const index = this.nextIndex(round);
@@ -303,14 +307,16 @@ export class TurnContext {
       },
       // A wait for the model's budget parks the turn; it compacts once the budget is back.
       isCallerError: (err) => err instanceof ModelDeferral,
+      noSummary: this.summaryGainsNothing,
     });
-    if (!replay && trigger === "threshold" && result.tokensAfter >= result.tokensBefore) {
-      // Nothing older to drop and nothing left to shrink: keep the context, report nothing.
+    const optional = trigger === "threshold" || trigger === "manual";
+    if (!replay && optional && result.tokensAfter >= result.tokensBefore) {
+      this.summaryGainsNothing = true;
       deps.log.debug("context compaction gained nothing", {
         model_round: round,
         tokens: result.tokensBefore,
       });
-      return result;
+      return null;
     }
     this.items = result.messages;
     this.observed = null;

@@ -153,6 +153,17 @@ describe("compaction on demand and token accounting (end to end)", function () {
       const other = await compact(farm, accepted.session_id, { model: "sim" }, "k-nothing");
       expect(other.status).to.equal(422);
 
+      // Two short exchanges: a summary would be longer than what it replaces.
+      const tiny = await completedTurn(farm, "[[sim reply_tokens=1]] hi");
+      await completedTurn(farm, "hello again", tiny.accepted.session_id);
+      const short = await compact(farm, tiny.accepted.session_id);
+      const shortTurn = await waitForTurn(farm.url, short.body.turn_id);
+      expect(shortTurn.stop_reason).to.equal("nothing_to_compact");
+      const [noGain] = ofType(await allTurnEvents(farm.url, short.body.turn_id), "compaction");
+      expect(noGain?.data).to.include({ status: "skipped", skip_reason: "no_gain" });
+      expect(shortTurn.usage?.model_calls, "the summary was asked for, and billed").to.equal(1);
+      expect(await farm.api.context.store.latestSnapshot(tiny.accepted.session_id)).to.equal(null);
+
       const unknown = await compact(farm, "sess_does_not_exist");
       expect(unknown.status).to.equal(404);
       const foreign = await compact(farm, accepted.session_id, { user_id: "someone-else" });

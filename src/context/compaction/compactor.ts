@@ -175,16 +175,17 @@ async function summaryStrategy(
     [...system, summary, ...keptTail, ...current],
     [...system, summary, ...current],
   ];
+  // The first candidate that fits and is smaller than what it replaces: a summary longer than
+  // a short history it stands for is no compaction.
   const before = count.messages(input.messages);
-  const smaller = (messages: ContextMessage[]) =>
-    count.messages(messages) < before
-      ? { messages, summary }
-      : "the summary did not make the context smaller";
   for (const candidate of candidates) {
     const fitted = fitObservations(candidate, goal, hardLimit, input);
-    if (fitted) return smaller(fitted);
+    if (fitted && count.messages(fitted) < before) return { messages: fitted, summary };
   }
-  return smaller(minimalStrategy(input, system, current, summary, hardLimit));
+  const minimal = minimalStrategy(input, system, current, summary, hardLimit);
+  return count.messages(minimal) < before && minimal.includes(summary)
+    ? { messages: minimal, summary }
+    : "the summary did not make the context smaller";
 }
 
 /** Caps tool results until `messages` fits `goal` (or at least `hardLimit`); null if it cannot. */
