@@ -5,6 +5,7 @@
  * Envelope JSON never contains a raw newline, so `data` is always a single line.
  */
 import type { Response } from "express";
+import { sseConnections, sseEventsSent } from "../src/obs/metrics.js";
 
 /** Browsers wait this long before reconnecting after a dropped stream. */
 const RECONNECT_MS = 1_000;
@@ -24,8 +25,12 @@ export class SseWriter {
     res.flushHeaders();
     res.write(`retry: ${RECONNECT_MS}\n\n`);
     this.heartbeat = setInterval(() => res.write(": heartbeat\n\n"), heartbeatMs);
+    sseConnections.inc();
     // However the response ends (client gone, error handler), the heartbeat stops with it.
-    res.once("close", () => clearInterval(this.heartbeat));
+    res.once("close", () => {
+      clearInterval(this.heartbeat);
+      sseConnections.dec();
+    });
   }
 
   /** Writes events in one socket write; resolves once the socket can take more (backpressure). */
@@ -33,6 +38,7 @@ export class SseWriter {
     if (this.res.writableEnded || this.res.destroyed) return;
     let frames = "";
     for (const e of events) frames += `id: ${e.seq}\nevent: ${e.type}\ndata: ${e.envelope}\n\n`;
+    sseEventsSent.inc(events.length);
     const ok = this.res.write(frames);
     if (!ok)
       await new Promise<void>((resolve) => {

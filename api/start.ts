@@ -11,6 +11,7 @@ import type { Logger } from "../src/obs/logger.js";
 import { createTurnQueue } from "../src/queue/turn-queue.js";
 import { createRedis } from "../src/redis/connection.js";
 import { buildFoundation, closeFoundation } from "../src/roles/foundation.js";
+import { registerQueueMetrics } from "../src/scheduler/queue-metrics.js";
 import { buildScheduler } from "../src/scheduler/scheduler.js";
 import { BuiltinToolSource } from "../src/tools/builtin/builtin-source.js";
 import { BUILTIN_TOOLS } from "../src/tools/builtin/index.js";
@@ -51,6 +52,7 @@ export async function startApi(config: FarmConfig, logger: Logger): Promise<Runn
     tools: new ToolDirectory(foundation.redis, foundation.keys, builtinRegistry()),
   };
   registerPersistBacklogGauges(foundation.redis, foundation.keys);
+  registerQueueMetrics({ redis: foundation.redis, keys: foundation.keys, queue });
   const server = createApp(context).listen(config.api.port, config.api.host);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);

@@ -6,6 +6,7 @@ import type { Response } from "express";
 import type { SubmitTurnRequest } from "../src/contract/turns.js";
 import type { LogEvent } from "../src/events/event-log.js";
 import { followTurn } from "../src/events/follow.js";
+import { sseResumes } from "../src/obs/metrics.js";
 import { EventsArchivedError } from "../src/store/errors.js";
 import type { TurnRecord } from "../src/store/port.js";
 import { type SubmitResult, submitTurn } from "../src/turn/submit.js";
@@ -38,10 +39,13 @@ export class TurnStream {
    * cursor (EventSource clients then stop reconnecting).
    */
   static async serve(ctx: ApiContext, res: Response, turn: TurnRecord, cursor: number) {
+    const resumed = cursor > 0;
     if (await turnEndedBy(ctx.redis, ctx.keys, turn, cursor)) {
+      if (resumed) sseResumes.inc({ outcome: "ended" });
       res.status(204).end();
       return;
     }
+    if (resumed) sseResumes.inc({ outcome: "streamed" });
     // Read the first event before the stream opens, so an archived range answers 410 instead
     // of a stream that ends at once and reconnects forever. Any other failure (a store outage)
     // opens the stream anyway: EventSource gives up on a non-200 answer, but reconnects after

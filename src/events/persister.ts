@@ -14,7 +14,9 @@
  */
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
+import { Counter } from "prom-client";
 import type { Logger } from "../obs/logger.js";
+import { metricsRegistry } from "../obs/metrics.js";
 import type { RedisKeys } from "../redis/keys.js";
 import type { Store, StoredEvent } from "../store/port.js";
 import { storedEventOf } from "./event-log.js";
@@ -32,6 +34,12 @@ const CLAIM_IDLE_MS = 30_000;
 const HOUSEKEEPING_EVERY_MS = 1_000;
 const MAX_BACKOFF_MS = 10_000;
 const BACKLOG_CHECK_EVERY_MS = 10_000;
+
+const eventsPersisted = new Counter({
+  name: "farm_events_persisted_total",
+  help: "Events this persister wrote to the durable store",
+  registers: [metricsRegistry],
+});
 
 type StreamEntry = [id: string, fields: string[]];
 type ReadReply = [stream: string, entries: StreamEntry[]][] | null;
@@ -150,6 +158,7 @@ export class EventPersister {
       for (const envelope of payload.split("\n")) rows.push(storedEventOf(envelope));
     }
     await this.store.appendEvents(rows);
+    eventsPersisted.inc(rows.length);
     this.stats.eventsPersisted += rows.length;
     this.stats.batches++;
     return entries.map(([id]) => id);

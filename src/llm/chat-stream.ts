@@ -19,6 +19,7 @@ import {
   endpointBreakers,
 } from "./endpoint-breaker.js";
 import { classifyLlmError, LlmError } from "./llm-error.js";
+import { llmMetrics } from "./llm-metrics.js";
 import { ModelTransport } from "./transport.js";
 
 export interface ToolSpec {
@@ -98,6 +99,8 @@ export class ModelClients {
       model.requestTimeoutMs,
     );
     let idle = setTimeout(expire(`no data for ${model.idleTimeoutMs} ms`), model.idleTimeoutMs);
+    const started = performance.now();
+    const elapsedS = () => (performance.now() - started) / 1000;
     try {
       if (request.signal.aborted) throw new LlmError("aborted", "request aborted");
       const stream = await client.chat.completions.create(
@@ -112,7 +115,12 @@ export class ModelClients {
         { signal: call.signal, maxRetries: 0, timeout: model.requestTimeoutMs },
       );
       const assembly = new StreamAssembly();
+      let first = true;
       for await (const chunk of stream) {
+        if (first) {
+          first = false;
+          llmMetrics.firstChunk(modelName, elapsedS());
+        }
         clearTimeout(idle);
         idle = setTimeout(expire(`no data for ${model.idleTimeoutMs} ms`), model.idleTimeoutMs);
         const text = assembly.add(chunk);
@@ -120,11 +128,18 @@ export class ModelClients {
       }
       // An aborted stream may end quietly instead of throwing; its partial answer is no answer.
       if (call.signal.aborted) throw new LlmError("aborted", "request aborted");
-      return assembly.result();
+      const result = assembly.result();
+      llmMetrics.call(modelName, elapsedS(), "");
+      if (result.usage) llmMetrics.tokens(modelName, result.usage);
+      return result;
     } catch (err) {
-      if (timedOut) throw new LlmError("timeout", `model call timed out: ${timedOut}`);
-      if (request.signal.aborted) throw new LlmError("aborted", "request aborted");
-      throw classifyLlmError(err);
+      const error = timedOut
+        ? new LlmError("timeout", `model call timed out: ${timedOut}`)
+        : request.signal.aborted
+          ? new LlmError("aborted", "request aborted")
+          : classifyLlmError(err);
+      llmMetrics.call(modelName, elapsedS(), error.kind);
+      throw error;
     } finally {
       clearTimeout(overall);
       clearTimeout(idle);

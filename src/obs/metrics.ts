@@ -2,7 +2,7 @@
  * The process's Prometheus registry: Node's default metrics plus the farm's own.
  * Labels are bounded: route templates and status codes, never ids.
  */
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export const metricsRegistry = new Registry();
 collectDefaultMetrics({ register: metricsRegistry });
@@ -19,5 +19,24 @@ export const admissionRejections = new Counter({
   name: "farm_admission_rejections_total",
   help: "Submits refused before anything was stored, by reason (user_queue_full, session_busy, overloaded_*)",
   labelNames: ["reason"] as const,
+  registers: [metricsRegistry],
+});
+
+export const sseConnections = new Gauge({
+  name: "farm_sse_connections",
+  help: "Event streams (SSE) open now",
+  registers: [metricsRegistry],
+});
+
+export const sseResumes = new Counter({
+  name: "farm_sse_resumes_total",
+  help: "Streams opened after a cursor (Last-Event-ID or ?after=), by outcome: streamed, or ended (204, the turn had ended by then)",
+  labelNames: ["outcome"] as const,
+  registers: [metricsRegistry],
+});
+
+export const sseEventsSent = new Counter({
+  name: "farm_sse_events_sent_total",
+  help: "Events written to event streams",
   registers: [metricsRegistry],
 });

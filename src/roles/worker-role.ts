@@ -17,6 +17,7 @@ import { CancelListener } from "../queue/cancel-signals.js";
 import { Reconciler } from "../queue/reconciler.js";
 import { SessionLeases } from "../queue/session-lease.js";
 import { createTurnQueue, TURN_QUEUE_NAME, type TurnJobData } from "../queue/turn-queue.js";
+import { registerWorkerMetrics, workerMetrics } from "../queue/worker-metrics.js";
 import { createRedis } from "../redis/connection.js";
 import { buildScheduler } from "../scheduler/scheduler.js";
 import { SchedulerRepair } from "../scheduler/scheduler-repair.js";
@@ -78,6 +79,11 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
     },
   );
   worker.on("error", (err) => logger.warn("worker error", { error: err.message }));
+  worker.on("stalled", (jobId) => {
+    workerMetrics.stalled();
+    logger.warn("turn job stalled", { turn_id: jobId });
+  });
+  registerWorkerMetrics(() => runner.activeTurns, config.worker.concurrency);
   worker.on("failed", (job, err) => {
     if (!job) return;
     const final =

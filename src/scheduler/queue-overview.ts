@@ -22,12 +22,19 @@ export interface OverviewSources {
   budget: ModelBudget;
 }
 
-export async function queueOverview(
-  src: OverviewSources,
-  topUsers: number,
-): Promise<QueueOverview> {
+/** Where turns are and how old the oldest waiting ones are: the overview's and metrics' core. */
+export interface QueueCounts {
+  counts: QueueOverview["counts"];
+  oldestWaitingAgeMs: number | null;
+  oldestRunnableAgeMs: number | null;
+  users: QueueOverview["users"];
+}
+
+export async function queueCounts(
+  src: Pick<OverviewSources, "redis" | "keys" | "queue">,
+  now: number,
+): Promise<QueueCounts> {
   const f = src.keys.fairPrefix;
-  const now = Date.now();
   const [jobs, waiting, oldest, oldestHead, withWaiting, withRunning, runnable] = await Promise.all(
     [
       src.queue.getJobCounts("wait", "active", "delayed", "failed"),
@@ -39,14 +46,7 @@ export async function queueOverview(
       src.redis.zcard(`${f}ready`),
     ],
   );
-  const [busiest, workers, rejections, models] = await Promise.all([
-    busiestUsers(src, topUsers),
-    WorkerCapacity.live(src.redis, src.keys, now),
-    src.gate.rejectionCounts(),
-    src.budget.usage(),
-  ]);
   return {
-    at: new Date(now).toISOString(),
     counts: {
       waiting,
       dispatched: jobs.wait ?? 0,
@@ -54,9 +54,30 @@ export async function queueOverview(
       parked: jobs.delayed ?? 0,
       failed_jobs: jobs.failed ?? 0,
     },
-    oldest_waiting_age_ms: ageOf(oldest, now),
-    oldest_runnable_age_ms: ageOf(oldestHead, now),
+    oldestWaitingAgeMs: ageOf(oldest, now),
+    oldestRunnableAgeMs: ageOf(oldestHead, now),
     users: { with_waiting: withWaiting, with_running: withRunning, runnable },
+  };
+}
+
+export async function queueOverview(
+  src: OverviewSources,
+  topUsers: number,
+): Promise<QueueOverview> {
+  const now = Date.now();
+  const [core, busiest, workers, rejections, models] = await Promise.all([
+    queueCounts(src, now),
+    busiestUsers(src, topUsers),
+    WorkerCapacity.live(src.redis, src.keys, now),
+    src.gate.rejectionCounts(),
+    src.budget.usage(),
+  ]);
+  return {
+    at: new Date(now).toISOString(),
+    counts: core.counts,
+    oldest_waiting_age_ms: core.oldestWaitingAgeMs,
+    oldest_runnable_age_ms: core.oldestRunnableAgeMs,
+    users: core.users,
     busiest_users: busiest,
     workers,
     rejections,

@@ -19,6 +19,7 @@ import type { ContextMessage } from "../context/message.js";
 import type { TurnEmitter } from "../events/turn-emitter.js";
 import type { ChatResult, ModelClients, ToolSpec } from "../llm/chat-stream.js";
 import { LlmError } from "../llm/llm-error.js";
+import { llmMetrics } from "../llm/llm-metrics.js";
 import type { PromptPipeline } from "../prompt/prompt-pipeline.js";
 import { ToolCallDeltaFilter } from "../prompt/tool-call-delta-filter.js";
 import { type ModelGate, sleep } from "./model-gate.js";
@@ -137,6 +138,7 @@ export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
         });
       }
       if (!willRetry) throw error;
+      llmMetrics.retry(input.model, error.kind);
       if (!rateLimited) await sleep(delayMs, input.signal);
     }
   }

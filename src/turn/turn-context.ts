@@ -32,6 +32,7 @@ import type { Logger } from "../obs/logger.js";
 import { ModelDeferral, type ModelGate } from "./model-gate.js";
 import type { CompactionTrigger, RecordedCompaction, RecordedTurn } from "./recorded-turn.js";
 import { callSummaryModel, type SummaryAnswer } from "./summary-call.js";
+import { turnMetrics } from "./turn-metrics.js";
 
 export type { CompactionTrigger };
 
@@ -349,6 +350,10 @@ export class TurnContext {
       ...(summary !== undefined ? { summary: summary.content, summary_usage: summary.usage } : {}),
     });
     deps.log.info(replay ? "context compaction replayed" : "context compacted", data);
+    if (!replay) {
+      const saved = result.tokensBefore - result.tokensAfter;
+      turnMetrics.compacted(data.reason, result.strategy, result.status, saved);
+    }
     return result;
   }
 

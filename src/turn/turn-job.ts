@@ -35,6 +35,7 @@ import { RecordedTurn } from "./recorded-turn.js";
 import type { TurnServices } from "./services.js";
 import type { TurnContext } from "./turn-context.js";
 import { ToolGuardStop, type TurnLoop } from "./turn-loop.js";
+import { turnMetrics } from "./turn-metrics.js";
 import { buildTurnLoop, turnUsage } from "./turn-setup.js";
 import {
   CANCELLED_BEFORE_START,
@@ -75,6 +76,11 @@ export class TurnJobRunner {
   private readonly workspaces = new Map<string, Promise<string>>();
 
   constructor(private readonly services: TurnServices) {}
+
+  /** Turns this worker is running now. */
+  get activeTurns(): number {
+    return this.active.size;
+  }
 
   /** Aborts every running turn so it is handed back to the queue (graceful shutdown). */
   handBackAll(): void {
@@ -169,6 +175,9 @@ export class TurnJobRunner {
         await this.closeOut(ended, lease, log);
         return "already_finished";
       }
+      if (turn.attempt === 1) {
+        turnMetrics.started(turn.kind, ((turn.startedAt ?? Date.now()) - turn.createdAt) / 1000);
+      }
       const recorded =
         turn.attempt > 1 ? await readTurnRecord(this.services, turn) : RecordedTurn.empty;
       emitter.emit("progress", `start.a${turn.attempt}`, {
@@ -216,6 +225,12 @@ export class TurnJobRunner {
           log,
         );
       }
+      turnMetrics.ended(
+        turn.kind,
+        finished.status,
+        finished.stopReason,
+        ((finished.finishedAt ?? Date.now()) - (turn.startedAt ?? turn.createdAt)) / 1000,
+      );
       log.info("turn finished", {
         status: ending.status,
         stop_reason: ending.stopReason,
