@@ -3,6 +3,7 @@
  */
 import express, { type Express } from "express";
 import { httpRequestDuration } from "../src/obs/metrics.js";
+import { newTraceId, parseTraceparent } from "../src/obs/trace-context.js";
 import type { ApiContext } from "./context.js";
 import { errorHandler, routeNotFound } from "./errors.js";
 import { adminRoutes } from "./routes/admin.js";
@@ -17,6 +18,13 @@ export function createApp(ctx: ApiContext): Express {
   app.set("etag", false);
   app.set("query parser", "simple");
 
+  // Every request belongs to a trace: the caller's (`traceparent`) or a new one.
+  app.use((req, res, next) => {
+    const traceId = parseTraceparent(req.get("traceparent"))?.traceId ?? newTraceId();
+    res.locals.traceId = traceId;
+    res.setHeader("X-Trace-Id", traceId);
+    next();
+  });
   app.use((req, res, next) => {
     const stop = httpRequestDuration.startTimer({ method: req.method });
     res.on("finish", () => {

@@ -83,8 +83,10 @@ export function toFarmError(err: unknown): FarmError | null {
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const farmError = toFarmError(err);
+    const traceId = res.locals.traceId as string | undefined;
     if (!farmError) {
       logger.error("unhandled error in request", {
+        trace_id: traceId,
         method: req.method,
         path: req.path,
         error: (err as Error)?.message,
@@ -92,6 +94,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       });
     } else if (farmError.status >= 500) {
       logger.warn("request failed", {
+        trace_id: traceId,
         path: req.path,
         code: farmError.code,
         error: (err as Error)?.message,
@@ -105,12 +108,16 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     if (out.options.retryAfterS !== undefined)
       res.setHeader("Retry-After", String(out.options.retryAfterS));
-    res.status(out.status).json(out.toEnvelope());
+    res.status(out.status).json(out.toEnvelope(traceId));
   };
 }
 
 export const routeNotFound: RequestHandler = (req, res) => {
   res
     .status(404)
-    .json(new FarmError(404, "route_not_found", `no route ${req.method} ${req.path}`).toEnvelope());
+    .json(
+      new FarmError(404, "route_not_found", `no route ${req.method} ${req.path}`).toEnvelope(
+        res.locals.traceId as string | undefined,
+      ),
+    );
 };

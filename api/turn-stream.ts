@@ -114,10 +114,14 @@ export async function submitAndStream(
   };
   let submitted: SubmitResult;
   try {
-    submitted = await submitTurn(ctx, request, idempotencyKey, {
-      onQueued: (turn, event, replayed) => {
-        void open(turn, replayed).write([event]);
-        cursor = event.seq;
+    submitted = await submitTurn(ctx, request, {
+      idempotencyKey,
+      traceId: res.locals.traceId,
+      hooks: {
+        onQueued: (turn, event, replayed) => {
+          void open(turn, replayed).write([event]);
+          cursor = event.seq;
+        },
       },
     });
   } catch (err) {

@@ -55,7 +55,7 @@ export function sessionRoutes(ctx: ApiContext): Router {
     const { accepted, replayed } = await submitTurn(
       ctx,
       { ...parsed.data, input: "", session_id: id, tools: [], kind: "compaction" },
-      req.get("Idempotency-Key"),
+      { idempotencyKey: req.get("Idempotency-Key"), traceId: res.locals.traceId },
     );
     if (replayed) res.setHeader("Idempotent-Replayed", "true");
     res.setHeader("Location", accepted.links.self);

@@ -42,7 +42,10 @@ export function turnRoutes(ctx: ApiContext): Router {
     }
     const key = req.get("Idempotency-Key");
     if (!wantsEventStream(req)) {
-      const { accepted, replayed } = await submitTurn(ctx, parsed.data, key);
+      const { accepted, replayed } = await submitTurn(ctx, parsed.data, {
+        idempotencyKey: key,
+        traceId: res.locals.traceId,
+      });
       if (replayed) res.setHeader("Idempotent-Replayed", "true");
       res.setHeader("Location", accepted.links.self);
       res.status(202).json(accepted);

@@ -2,7 +2,7 @@
  * The one error shape of the HTTP API, and the error a service throws to produce it.
  *
  * Invariant: a response body for an error is always `{error:{code, message, retryable,
- * details?}}`; codes are stable snake_case strings clients may switch on.
+ * details?, trace_id?}}`; codes are stable snake_case strings clients may switch on.
  */
 import { z } from "zod";
 
@@ -13,6 +13,10 @@ export const ErrorEnvelopeSchema = z
       message: z.string(),
       retryable: z.boolean(),
       details: z.unknown().optional(),
+      trace_id: z
+        .string()
+        .optional()
+        .describe("the request's trace id (also in X-Trace-Id): quote it when reporting a problem"),
     }),
   })
   .meta({ id: "Error" });
@@ -29,13 +33,14 @@ export class FarmError extends Error {
     this.name = "FarmError";
   }
 
-  toEnvelope(): ErrorEnvelope {
+  toEnvelope(traceId?: string): ErrorEnvelope {
     return {
       error: {
         code: this.code,
         message: this.message,
         retryable: this.options.retryable ?? false,
         ...(this.options.details === undefined ? {} : { details: this.options.details }),
+        ...(traceId ? { trace_id: traceId } : {}),
       },
     };
   }

@@ -185,6 +185,10 @@ export const TurnViewSchema = z
         "while queued: turns of other users the fair scheduler dispatches before this one (an estimate; 0 once dispatched to a worker queue)",
       ),
     last_seq: z.number().int().describe("seq of the turn's newest event so far (0 if none)"),
+    trace_id: z
+      .string()
+      .optional()
+      .describe("W3C trace id of the request that submitted the turn (its events carry it too)"),
     links: LinksSchema,
   })
   .meta({ id: "Turn" });

@@ -7,6 +7,15 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 export const metricsRegistry = new Registry();
 collectDefaultMetrics({ register: metricsRegistry });
 
+/**
+ * prom-client exports three gauges of its default set twice: by type (`nodejs_active_handles`,
+ * `…_requests`, `…_resources`) and as a total with a `_total` suffix, which Prometheus reserves
+ * for counters (`promtool check metrics` refuses it). The totals go: sum the by-type gauges.
+ */
+for (const what of ["handles", "requests", "resources"]) {
+  metricsRegistry.removeSingleMetric(`nodejs_active_${what}_total`);
+}
+
 export const httpRequestDuration = new Histogram({
   name: "http_server_request_duration_seconds",
   help: "HTTP request duration by route template and status code",

@@ -46,6 +46,14 @@ export interface SubmitResult {
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
+/** How a submit arrived: its idempotency key, its trace, and who wants to hear of it. */
+export interface SubmitOptions {
+  idempotencyKey?: string;
+  /** The request's W3C trace id: stored with the turn, carried by its events and log lines. */
+  traceId?: string;
+  hooks?: SubmitHooks;
+}
+
 export interface SubmitHooks {
   /**
    * Called as soon as the turn's `queued` event is appended, before the turn is admitted to the
@@ -58,9 +66,9 @@ export interface SubmitHooks {
 export async function submitTurn(
   deps: SubmitDeps,
   request: TurnSubmission,
-  idempotencyKey: string | undefined,
-  hooks: SubmitHooks = {},
+  options: SubmitOptions = {},
 ): Promise<SubmitResult> {
+  const { idempotencyKey, hooks = {} } = options;
   const model = request.model ?? deps.config.turn.defaultModel;
   const problems = [];
   if (!Object.hasOwn(deps.config.models, model)) {
@@ -110,6 +118,7 @@ export async function submitTurn(
         sessionId: sessionId ?? newSessionId(),
         userId,
         ...(request.kind ? { kind: request.kind } : {}),
+        traceId: options.traceId ?? null,
         input: request.input,
         model,
         tools: request.tools ? tools.names : (await deps.tools.view()).tools.map((t) => t.name),

@@ -160,13 +160,6 @@ export class TurnJobRunner {
       },
       Math.floor(config.worker.sessionLeaseTtlMs / 3),
     );
-    const emitter = new TurnEmitter(
-      this.services.appender,
-      eventTarget(queued),
-      config.events,
-      lease,
-    );
-
     try {
       const turn = await store.markTurnRunning(queued.id, Date.now());
       if (!turn) {
@@ -175,6 +168,35 @@ export class TurnJobRunner {
         await this.closeOut(ended, lease, log);
         return "already_finished";
       }
+      // Every line and event of the turn carries the trace of the request that submitted it.
+      const traced = turn.traceId ? log.child({ trace_id: turn.traceId }) : log;
+      return await this.runTurn(job, token, turn, lease, abort, traced);
+    } catch (err) {
+      if (err instanceof LeaseLostError) return await this.abandon(queued, lease, log);
+      throw err;
+    } finally {
+      clearInterval(renewal);
+      this.active.delete(queued.id);
+    }
+  }
+
+  /** Runs a turn marked running: its loop, then its end (or park, or hand-back). */
+  private async runTurn(
+    job: Job<TurnJobData>,
+    token: string,
+    turn: TurnRecord,
+    lease: string,
+    abort: TurnAbort,
+    log: Logger,
+  ): Promise<TurnJobOutcome> {
+    const { store, leases, config } = this.services;
+    const emitter = new TurnEmitter(
+      this.services.appender,
+      eventTarget(turn),
+      config.events,
+      lease,
+    );
+    try {
       if (turn.attempt === 1) {
         turnMetrics.started(turn.kind, ((turn.startedAt ?? Date.now()) - turn.createdAt) / 1000);
       }
@@ -199,7 +221,8 @@ export class TurnJobRunner {
         log.info("turn handed back for another worker", { attempt: turn.attempt });
         throw new WaitingError();
       }
-      if (run.kind === "abandon") return await this.abandon(queued, lease, log);
+      if (run.kind === "abandon")
+        return await this.abandon({ id: turn.id, sessionId: turn.sessionId }, lease, log);
       // A compaction turn's snapshot is its whole effect: saved before the turn ends.
       const ending =
         turn.kind === "compaction"
@@ -238,12 +261,7 @@ export class TurnJobRunner {
       });
       await releaseAndWakeNext(this.services, turn, lease, true);
       return ending.status;
-    } catch (err) {
-      if (err instanceof LeaseLostError) return await this.abandon(queued, lease, log);
-      throw err;
     } finally {
-      clearInterval(renewal);
-      this.active.delete(queued.id);
       emitter.dispose();
     }
   }

@@ -46,8 +46,15 @@ export function unfencedEmitter(deps: Pick<TurnoverDeps, "appender" | "config">,
   return new TurnEmitter(deps.appender, eventTarget(turn), deps.config.events, undefined);
 }
 
-export function eventTarget(turn: Pick<TurnRecord, "sessionId" | "id" | "userId">) {
-  return { sessionId: turn.sessionId, turnId: turn.id, userId: turn.userId };
+export function eventTarget(
+  turn: Pick<TurnRecord, "sessionId" | "id" | "userId"> & { traceId?: string | null },
+) {
+  return {
+    sessionId: turn.sessionId,
+    turnId: turn.id,
+    userId: turn.userId,
+    ...(turn.traceId ? { traceId: turn.traceId } : {}),
+  };
 }
 
 /**

@@ -39,6 +39,7 @@ export function toTurnView(
       ? { queue_position: queuePosition }
       : {}),
     last_seq: lastSeq,
+    ...(turn.traceId ? { trace_id: turn.traceId } : {}),
     links: turnLinks(turn.id),
   };
 }

@@ -24,6 +24,7 @@ export function turnRecord(overrides: Partial<TurnRecord> = {}): TurnRecord {
     userId: "user-q",
     status: "queued",
     kind: "agent",
+    traceId: null,
     input: "hello",
     model: "sim",
     tools: [],

@@ -10,12 +10,21 @@ export function describeTurnContract(open: OpenStore): void {
   describe("createTurn", () => {
     it("keeps the turn's kind (agent when not given)", async () => {
       const store = await open();
-      const compaction = newTurn({ sessionId: "s-kind", kind: "compaction", input: "" });
+      const compaction = newTurn({
+        sessionId: "s-kind",
+        kind: "compaction",
+        input: "",
+        traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      });
       await store.createTurn(compaction, null);
       const agent = newTurn({ sessionId: "s-kind" });
       await store.createTurn(agent, null);
       expect((await store.getTurn(compaction.id))?.kind).to.equal("compaction");
       expect((await store.getTurn(compaction.id))?.input).to.equal("");
+      expect((await store.getTurn(compaction.id))?.traceId).to.equal(
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+      );
+      expect((await store.getTurn(agent.id))?.traceId).to.equal(null);
       expect((await store.getTurn(agent.id))?.kind).to.equal("agent");
     });
 
@@ -30,6 +39,7 @@ export function describeTurnContract(open: OpenStore): void {
         turn: {
           ...turn,
           kind: "agent",
+          traceId: null,
           status: "queued",
           idempotencyKey: null,
           startedAt: null,

@@ -51,6 +51,7 @@ export type TurnDoc = {
   status: string;
   /** Absent on turns stored before kinds existed: those are agent turns. */
   kind?: string;
+  trace_id?: string | null;
   input: string;
   model: string;
   tools: string[];
@@ -141,6 +142,7 @@ export function turnFromDoc(doc: TurnDoc): TurnRecord {
     userId: doc.user_id,
     status: knownValue(TURN_STATUSES, doc.status, `turn ${doc._id} status`),
     kind: knownValue(TURN_KINDS, doc.kind ?? "agent", `turn ${doc._id} kind`),
+    traceId: doc.trace_id ?? null,
     input: doc.input,
     model: doc.model,
     tools: [...doc.tools],

@@ -70,6 +70,7 @@ const turnSchema = new Schema<TurnDoc>(
     user_id: String,
     status: String,
     kind: { type: String, default: "agent" },
+    trace_id: nullableString,
     input: String,
     model: String,
     tools: [String],

@@ -92,6 +92,7 @@ export class MongoTurns {
       user_id: turn.userId,
       status: "queued",
       kind: turn.kind ?? "agent",
+      trace_id: turn.traceId ?? null,
       input: turn.input,
       model: turn.model,
       tools: [...turn.tools],

@@ -79,6 +79,8 @@ export interface TurnRecord {
   userId: string;
   status: TurnStatus;
   kind: TurnKind;
+  /** The W3C trace id of the request that submitted the turn (logs and events carry it). */
+  traceId: string | null;
   input: string;
   model: string;
   tools: string[];
@@ -114,6 +116,7 @@ export interface NewTurn {
   userId: string;
   /** `agent` when absent. */
   kind?: TurnKind;
+  traceId?: string | null;
   input: string;
   model: string;
   tools: string[];

@@ -27,6 +27,7 @@ export interface TurnRow {
   user_id: string;
   status: string;
   kind: string;
+  trace_id: string | null;
   input: string;
   model: string;
   tools: string;
@@ -68,6 +69,7 @@ export function turnFromRow(row: TurnRow): TurnRecord {
     userId: row.user_id,
     status: turnStatus(row.status, row.id),
     kind: knownValue(TURN_KINDS, row.kind, `turn ${row.id} kind`),
+    traceId: row.trace_id ?? null,
     input: row.input,
     model: row.model,
     tools: JSON.parse(row.tools) as string[],

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS turns (
   user_id         TEXT NOT NULL,
   status          TEXT NOT NULL,
   kind            TEXT NOT NULL DEFAULT 'agent',
+  trace_id        TEXT,
   input           TEXT NOT NULL,
   model           TEXT NOT NULL,
   tools           TEXT NOT NULL,
@@ -165,7 +166,7 @@ export function applySchema(
           `${SCHEMA_VERSION}; upgrade the farm before opening it`,
       );
     }
-    if (found >= 1 && found < 3) addTurnKind(db);
+    if (found >= 1) addTurnColumns(db);
     db.exec(SCHEMA_SQL);
     if (found === 1) migrateV1Events(db, moveV1Events);
     // PRAGMA takes no bound parameters; SCHEMA_VERSION is a constant integer.
@@ -174,11 +175,20 @@ export function applySchema(
   apply.immediate();
 }
 
-/** Version 3 added `turns.kind`; older turns are all agent turns. */
-function addTurnKind(db: Database.Database): void {
+/** Columns version 3 added to `turns`: older turns are agent turns without a trace id. */
+const TURN_COLUMNS_V3: [string, string][] = [
+  ["kind", "TEXT NOT NULL DEFAULT 'agent'"],
+  ["trace_id", "TEXT"],
+];
+
+function addTurnColumns(db: Database.Database): void {
   const columns = db.prepare<[], { name: string }>("PRAGMA table_info(turns)").all();
-  if (columns.length === 0 || columns.some((c) => c.name === "kind")) return;
-  db.exec("ALTER TABLE turns ADD COLUMN kind TEXT NOT NULL DEFAULT 'agent'");
+  if (columns.length === 0) return;
+  for (const [name, type] of TURN_COLUMNS_V3) {
+    if (!columns.some((c) => c.name === name)) {
+      db.exec(`ALTER TABLE turns ADD COLUMN ${name} ${type}`);
+    }
+  }
 }
 
 function migrateV1Events(db: Database.Database, move: (events: StoredEvent[]) => void): void {

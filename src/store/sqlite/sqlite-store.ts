@@ -329,6 +329,7 @@ export class SqliteStore implements Store {
       sessionId: turn.sessionId,
       userId: turn.userId,
       kind: turn.kind ?? "agent",
+      traceId: turn.traceId ?? null,
       input: turn.input,
       model: turn.model,
       tools: JSON.stringify(turn.tools),

@@ -1,0 +1,56 @@
+/**
+ * `promtool check metrics` (Debian's Prometheus tools) passes on the metrics of every kind of
+ * farm process: the API (this process, with in-process worker and persister families too) and
+ * a spawned worker on its own metrics port. Skipped, and said so, where promtool is missing.
+ */
+import { spawnSync } from "node:child_process";
+import { expect } from "chai";
+import { submit, waitForTurn } from "../helpers/client.js";
+import { TestFarm } from "../helpers/farm.js";
+
+const hasPromtool = spawnSync("promtool", ["--version"]).status === 0;
+
+function promtoolCheck(text: string): { status: number | null; output: string } {
+  const run = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
+  return { status: run.status, output: `${run.stdout}${run.stderr}` };
+}
+
+describe("metrics: promtool check metrics", function () {
+  this.timeout(60_000);
+  let farm: TestFarm;
+
+  before(async function () {
+    if (!hasPromtool) {
+      console.log(
+        "    promtool checks SKIPPED: promtool is not installed (apt-get install prometheus)",
+      );
+      this.skip();
+    }
+    farm = await TestFarm.start({ workers: 0 });
+  });
+  after(async () => {
+    await farm?.stop();
+  });
+
+  it("passes for the API and for a worker, after traffic", async () => {
+    const worker = await farm.spawnWorker({ METRICS_PORT: "0" });
+    const turn = await submit(farm.url, { input: "please list the files" });
+    expect((await waitForTurn(farm.url, turn.turn_id)).status).to.equal("completed");
+
+    const started = worker.logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.message === "turn worker started");
+    const port = Number(started?.metrics_port);
+    expect(port).to.be.above(0);
+    const sources = {
+      api: await (await fetch(`${farm.url}/metrics`)).text(),
+      worker: await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
+    };
+    expect(sources.worker).to.contain("gen_ai_client_operation_duration_seconds_count");
+    expect(sources.worker).to.contain("farm_worker_concurrency");
+    for (const [process, text] of Object.entries(sources)) {
+      const check = promtoolCheck(text);
+      expect(check.status, `${process}: ${check.output}`).to.equal(0);
+    }
+  });
+});
