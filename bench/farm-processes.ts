@@ -57,6 +57,7 @@ export class BenchFarm {
       SIM_PORT: String(simPort),
       LOG_LEVEL: "warn",
       METRICS_PORT: "0",
+      PERSISTER_METRICS_PORT: "0",
       ...env,
     };
     if (options.config) {

@@ -31,6 +31,7 @@ export const ENV_SETTINGS: readonly EnvSetting[] = [
   setting("MONGO_URL", "store.mongoUrl"),
   setting("SQLITE_PATH", "store.sqlitePath"),
   setting("PERSIST_BACKLOG_WARN_ENTRIES", "events.persistBacklogWarnEntries"),
+  setting("PERSISTER_METRICS_PORT", "events.persisterMetricsPort"),
   setting("EVENT_BUCKET", "store.bucketGranularity"),
   setting("RETENTION_DAYS", "store.retentionDays"),
   setting("ARCHIVE_DIR", "store.archiveDir"),

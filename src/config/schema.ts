@@ -212,6 +212,8 @@ export const ConfigSchema = z.object({
     .object({
       /** Approximate cap of each session's hot Redis stream (live readers; the store keeps all). */
       hotStreamMaxLen: positiveInt.default(2_000),
+      /** The persister's `/metrics` and `/healthz`; 0 picks a free port. */
+      persisterMetricsPort: port.default(9463),
       /** A session's hot stream lives this long after its last turn ends. */
       hotStreamTtlAfterTerminalS: positiveInt.default(120),
       /**

@@ -63,6 +63,7 @@ export class TestFarm {
       LOG_LEVEL: "error",
       WORKER_CONCURRENCY: "8",
       METRICS_PORT: "0",
+      PERSISTER_METRICS_PORT: "0",
       DELTA_FLUSH_MS: "10",
       SSE_HEARTBEAT_MS: "15000",
       ...options.env,

@@ -1,7 +1,8 @@
 /**
  * `promtool check metrics` (Debian's Prometheus tools) passes on the metrics of every kind of
- * farm process: the API (this process, with in-process worker and persister families too) and
- * a spawned worker on its own metrics port. Skipped, and said so, where promtool is missing.
+ * farm process that serves them: the API (this process, sharing its registry with the in-process
+ * persister), the persister's own port, and a spawned worker on its own metrics port. Skipped,
+ * and said so, where promtool is missing.
  */
 import { spawnSync } from "node:child_process";
 import { expect } from "chai";
@@ -32,7 +33,7 @@ describe("metrics: promtool check metrics", function () {
     await farm?.stop();
   });
 
-  it("passes for the API and for a worker, after traffic", async () => {
+  it("passes for the API, the persister and a worker, after traffic", async () => {
     const worker = await farm.spawnWorker({ METRICS_PORT: "0" });
     const turn = await submit(farm.url, { input: "please list the files" });
     expect((await waitForTurn(farm.url, turn.turn_id)).status).to.equal("completed");
@@ -42,10 +43,15 @@ describe("metrics: promtool check metrics", function () {
       .find((l) => l.message === "turn worker started");
     const port = Number(started?.metrics_port);
     expect(port).to.be.above(0);
+    const persisterPort = Number(farm.persister?.metricsPort);
+    expect(persisterPort).to.be.above(0);
     const sources = {
       api: await (await fetch(`${farm.url}/metrics`)).text(),
+      persister: await (await fetch(`http://127.0.0.1:${persisterPort}/metrics`)).text(),
       worker: await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
     };
+    const persisted = /^farm_events_persisted_total (\d+)/m.exec(sources.persister)?.[1];
+    expect(Number(persisted)).to.be.above(0);
     expect(sources.worker).to.contain("gen_ai_client_operation_duration_seconds_count");
     expect(sources.worker).to.contain("farm_worker_concurrency");
     for (const [process, text] of Object.entries(sources)) {
