@@ -3,6 +3,7 @@
  */
 import { Router } from "express";
 import { FarmError, fieldIssues, notFound, validationError } from "../../src/contract/errors.js";
+import { SessionIdSchema } from "../../src/contract/ids.js";
 import {
   CompactSessionRequestSchema,
   EventPageQuerySchema,
@@ -51,7 +52,7 @@ export function sessionRoutes(ctx: ApiContext): Router {
     const parsed = CompactSessionRequestSchema.safeParse(req.body ?? {});
     if (!parsed.success) throw validationError(fieldIssues(parsed.error));
     const id = req.params.id;
-    if (id.length > 128) throw notFound("session", id);
+    if (!isSessionId(id)) throw notFound("session", id);
     const { accepted, replayed } = await submitTurn(
       ctx,
       { ...parsed.data, input: "", session_id: id, tools: [], kind: "compaction" },
@@ -76,8 +77,13 @@ export function sessionRoutes(ctx: ApiContext): Router {
   return router;
 }
 
+/** An id no session can have is not looked up. */
+function isSessionId(id: string): boolean {
+  return SessionIdSchema.safeParse(id).success;
+}
+
 async function findSession(ctx: ApiContext, id: string): Promise<SessionRecord> {
-  const session = id.length <= 128 ? await ctx.store.getSession(id) : null;
+  const session = isSessionId(id) ? await ctx.store.getSession(id) : null;
   if (!session) throw notFound("session", id);
   return session;
 }

@@ -32,21 +32,10 @@ export function parseTraceparent(header: string | undefined): TraceContext | nul
   return { traceId: traceId as string, parentId: parentId as string, flags: flags as string };
 }
 
+/** A trace id for a request that came without one. */
 export function newTraceId(): string {
   for (;;) {
     const id = randomBytes(16).toString("hex");
     if (!/^0+$/.test(id)) return id;
   }
-}
-
-export function newSpanId(): string {
-  for (;;) {
-    const id = randomBytes(8).toString("hex");
-    if (!/^0+$/.test(id)) return id;
-  }
-}
-
-/** `traceparent` for a call this process makes within the trace. */
-export function formatTraceparent(traceId: string, spanId: string, sampled = true): string {
-  return `00-${traceId}-${spanId}-${sampled ? "01" : "00"}`;
 }

@@ -3,26 +3,20 @@
  * rules` passes, and every alert has a case that fires and a case that stays quiet. Skipped,
  * and said so, where promtool is missing.
  */
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { parse } from "yaml";
+import { promtool, skipWithoutPromtool } from "../helpers/promtool.js";
 
 const DASHBOARDS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../dashboards");
-const hasPromtool = spawnSync("promtool", ["--version"]).status === 0;
 
 interface RuleFile {
   groups: { rules: { alert?: string; record?: string }[] }[];
 }
 interface RuleTests {
   tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[];
-}
-
-function promtool(...args: string[]) {
-  const run = spawnSync("promtool", args, { cwd: DASHBOARDS, encoding: "utf8" });
-  return { status: run.status, output: `${run.stdout}${run.stderr}` };
 }
 
 describe("alert rules", () => {
@@ -48,19 +42,16 @@ describe("alert rules", () => {
 
   describe("promtool", () => {
     before(function () {
-      if (!hasPromtool) {
-        console.log("    promtool rule checks SKIPPED: promtool is not installed");
-        this.skip();
-      }
+      skipWithoutPromtool(this, "promtool rule checks");
     });
 
     it("accepts the rules (promtool check rules)", () => {
-      const check = promtool("check", "rules", "alerts.yml");
+      const check = promtool(["check", "rules", "alerts.yml"], { cwd: DASHBOARDS });
       expect(check.status, check.output).to.equal(0);
     });
 
     it("passes the unit tests (promtool test rules)", () => {
-      const run = promtool("test", "rules", "alerts.test.yml");
+      const run = promtool(["test", "rules", "alerts.test.yml"], { cwd: DASHBOARDS });
       expect(run.status, run.output).to.equal(0);
       expect(run.output).to.contain("SUCCESS");
     });

@@ -3,7 +3,6 @@
  * every panel has a unit, a description and the datasource variable, and every query is valid
  * PromQL (checked by promtool as recording rules, the dashboard variables filled in).
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -12,12 +11,12 @@ import { expect } from "chai";
 import { stringify } from "yaml";
 import { DATASOURCE_UID, dashboardFile, renderDashboard } from "../../dashboards/build.js";
 import { DASHBOARDS } from "../../dashboards/panels.js";
+import { promtool, skipWithoutPromtool } from "../helpers/promtool.js";
 
 const GRAFANA = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
   "../../dashboards/grafana",
 );
-const hasPromtool = spawnSync("promtool", ["--version"]).status === 0;
 
 /** A query as Prometheus gets it from Grafana: variables replaced by what "All" sends. */
 function withVariables(expr: string): string {
@@ -89,10 +88,7 @@ describe("dashboards", () => {
   });
 
   it("use only valid PromQL (promtool check rules)", function () {
-    if (!hasPromtool) {
-      console.log("    PromQL check SKIPPED: promtool is not installed");
-      this.skip();
-    }
+    skipWithoutPromtool(this, "PromQL check");
     const rules = DASHBOARDS.flatMap((d) =>
       d.panels.flatMap((p, i) =>
         p.targets.map((t, j) => ({
@@ -105,8 +101,8 @@ describe("dashboards", () => {
     try {
       const file = path.join(dir, "panels.yml");
       writeFileSync(file, stringify({ groups: [{ name: "dashboard-queries", rules }] }));
-      const run = spawnSync("promtool", ["check", "rules", file], { encoding: "utf8" });
-      expect(run.status, `${run.stdout}${run.stderr}`).to.equal(0);
+      const run = promtool(["check", "rules", file]);
+      expect(run.status, run.output).to.equal(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -4,29 +4,17 @@
  * persister), the persister's own port, and a spawned worker on its own metrics port. Skipped,
  * and said so, where promtool is missing.
  */
-import { spawnSync } from "node:child_process";
 import { expect } from "chai";
 import { submit, waitForTurn } from "../helpers/client.js";
 import { TestFarm } from "../helpers/farm.js";
-
-const hasPromtool = spawnSync("promtool", ["--version"]).status === 0;
-
-function promtoolCheck(text: string): { status: number | null; output: string } {
-  const run = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
-  return { status: run.status, output: `${run.stdout}${run.stderr}` };
-}
+import { promtool, skipWithoutPromtool } from "../helpers/promtool.js";
 
 describe("metrics: promtool check metrics", function () {
   this.timeout(60_000);
   let farm: TestFarm;
 
   before(async function () {
-    if (!hasPromtool) {
-      console.log(
-        "    promtool checks SKIPPED: promtool is not installed (apt-get install prometheus)",
-      );
-      this.skip();
-    }
+    skipWithoutPromtool(this, "promtool metrics checks");
     farm = await TestFarm.start({ workers: 0 });
   });
   after(async () => {
@@ -55,7 +43,7 @@ describe("metrics: promtool check metrics", function () {
     expect(sources.worker).to.contain("gen_ai_client_operation_duration_seconds_count");
     expect(sources.worker).to.contain("farm_worker_concurrency");
     for (const [process, text] of Object.entries(sources)) {
-      const check = promtoolCheck(text);
+      const check = promtool(["check", "metrics"], { input: text });
       expect(check.status, `${process}: ${check.output}`).to.equal(0);
     }
   });
