@@ -237,8 +237,9 @@ export const DASHBOARDS: DashboardSpec[] = [
   },
   {
     uid: "farm-queue",
-    title: "wunder-farm / Queue and workers",
-    description: "Where turns are, how old the oldest waiting one is, worker slots and stalls.",
+    title: "wunder-farm / Queue, fairness and workers",
+    description:
+      "Where turns are, how old the oldest waiting one is, dispatch by tier, worker slots and stalls.",
     panels: [
       {
         title: "Turns by place",
@@ -254,6 +255,30 @@ export const DASHBOARDS: DashboardSpec[] = [
         targets: [
           { expr: `max(farm_queue_oldest_waiting_age_seconds{${S}})`, legend: "waiting" },
           { expr: `max(farm_queue_oldest_runnable_age_seconds{${S}})`, legend: "runnable" },
+        ],
+      },
+      {
+        title: "Dispatches per second by tier",
+        description:
+          "Turns the fair scheduler handed to workers, by the user's tier. While tiers compete, the split follows their weights.",
+        unit: "ops",
+        targets: [
+          {
+            expr: `sum by (tier) (${rate("farm_scheduler_dispatched_total")})`,
+            legend: "{{tier}}",
+          },
+        ],
+      },
+      {
+        title: "Dispatch share by tier",
+        description:
+          "Each tier's share of the dispatches over the range; compare with weight × active users.",
+        unit: "percentunit",
+        targets: [
+          {
+            expr: `sum by (tier) (increase(farm_scheduler_dispatched_total{${S}}[$__range])) / scalar(clamp_min(sum(increase(farm_scheduler_dispatched_total{${S}}[$__range])), 1))`,
+            legend: "{{tier}}",
+          },
         ],
       },
       {

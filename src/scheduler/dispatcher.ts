@@ -16,7 +16,9 @@
  * - dispatch passes in one process are coalesced: a kick during a pass runs one more pass.
  */
 import type { Redis } from "ioredis";
+import { Counter } from "prom-client";
 import type { Logger } from "../obs/logger.js";
+import { metricsRegistry } from "../obs/metrics.js";
 import type { RedisKeys } from "../redis/keys.js";
 import { defineScript, type RedisScript } from "../redis/script.js";
 import { bullmqInsertArgs, bullmqInsertLua } from "./bullmq-insert.js";
@@ -28,7 +30,7 @@ const MAX_CLAIM_PER_PASS = 256;
 const OWN_ARGC = 3;
 
 // ARGV after the common ones: prefetch, slots being freed, max claims; then the insert's.
-// Returns the number of turns dispatched.
+// Returns the user of each turn dispatched, in dispatch order.
 const CLAIM_LUA = `${FAIR_LUA_PRELUDE}${bullmqInsertLua(COMMON_ARGC + OWN_ARGC)}
 local capacity = 0
 local workers = redis.call('HGETALL', F .. 'workers')
@@ -44,6 +46,7 @@ local inflight = redis.call('LLEN', WAIT) + redis.call('LLEN', ACTIVE)
 local budget = capacity + tonumber(ARGV[5]) + tonumber(ARGV[6]) - inflight
 if budget > tonumber(ARGV[7]) then budget = tonumber(ARGV[7]) end
 local claimed = 0
+local users = {}
 local lastPass
 while claimed < budget do
   local top = redis.call('ZPOPMIN', F .. 'ready')
@@ -60,6 +63,7 @@ while claimed < budget do
     lastPass = pass
     insertJob(t, u, s, NOW)
     claimed = claimed + 1
+    users[claimed] = u
     -- settle(), knowing what it would look up: the user has a running turn and a new pass.
     local newPass = pass + strideOf(u)
     local nextHead = dispatchableHead(u)
@@ -80,16 +84,25 @@ if claimed > 0 then
   redis.call('SET', F .. 'vt', lastPass)
   wakeWorkers()
 end
-return claimed
+return users
 `;
 
 export interface DispatcherOptions {
   defaultCap: number;
   prefetch: number;
+  /** The tier a user's dispatches are counted under (`farm_scheduler_dispatched_total`). */
+  tierOf(userId: string): string;
 }
 
+const dispatchedTurns = new Counter({
+  name: "farm_scheduler_dispatched_total",
+  help: "Turns the fair scheduler handed to workers, by the user's tier (compare with tier weights for fairness)",
+  labelNames: ["tier"] as const,
+  registers: [metricsRegistry],
+});
+
 export class Dispatcher {
-  private readonly claimScript: RedisScript<number>;
+  private readonly claimScript: RedisScript<string[]>;
   private readonly insertArgs: string[];
   private running: Promise<void> | null = null;
   private again = false;
@@ -140,15 +153,16 @@ export class Dispatcher {
         this.again = false;
         const allowance = this.allowance;
         this.allowance = 0;
-        const dispatched = await this.claimScript(
+        const users = await this.claimScript(
           ...commonArgs(this.keys, this.options.defaultCap),
           this.options.prefetch,
           allowance,
           MAX_CLAIM_PER_PASS,
           ...this.insertArgs,
         );
+        for (const user of users) dispatchedTurns.inc({ tier: this.options.tierOf(user) });
         // A full batch means more may be dispatchable right now.
-        if (dispatched >= MAX_CLAIM_PER_PASS) this.again = true;
+        if (users.length >= MAX_CLAIM_PER_PASS) this.again = true;
       } while (this.again);
     } catch (err) {
       this.logger.warn("dispatch pass failed", { error: (err as Error).message });

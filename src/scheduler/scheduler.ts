@@ -37,7 +37,11 @@ export function buildScheduler(base: {
   const dispatcher = new Dispatcher(
     redis,
     keys,
-    { defaultCap, prefetch: settings.dispatchPrefetch },
+    {
+      defaultCap,
+      prefetch: settings.dispatchPrefetch,
+      tierOf: (userId) => tiers.limitsOf(userId).tier,
+    },
     logger,
   );
   return {

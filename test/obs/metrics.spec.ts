@@ -98,6 +98,7 @@ describe("metrics (end to end)", function () {
     expect(grew("farm_compactions_total", { reason: "manual" })).to.equal(
       compacted.stop_reason === "compacted" ? 1 : 0,
     );
+    expect(grew("farm_scheduler_dispatched_total", { tier: "default" })).to.equal(3);
     expect(grew("farm_sse_resumes_total", { outcome: "ended" })).to.equal(1);
     expect(grew("farm_events_persisted_total")).to.be.above(0);
     expect(total(after, "farm_worker_concurrency")).to.equal(farm.config.worker.concurrency);

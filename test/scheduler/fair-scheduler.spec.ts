@@ -7,12 +7,20 @@
 import { expect } from "chai";
 import { Redis } from "ioredis";
 import type { FarmConfig } from "../../src/config/schema.js";
+import { metricsRegistry } from "../../src/obs/metrics.js";
 import { SessionLeases } from "../../src/queue/session-lease.js";
 import type { TurnRef } from "../../src/scheduler/fair-queue.js";
 import type { Scheduler } from "../../src/scheduler/scheduler.js";
 import { REDIS_URL } from "../helpers/redis.js";
 import { uniqueId } from "../queue/helpers.js";
 import { schedulerFixture, schedulerFor } from "./helpers.js";
+
+/** This process's `farm_scheduler_dispatched_total`, by tier. */
+async function dispatchedByTier(): Promise<Record<string, number>> {
+  const metric = metricsRegistry.getSingleMetric("farm_scheduler_dispatched_total");
+  const { values } = await (metric as NonNullable<typeof metric>).get();
+  return Object.fromEntries(values.map((v) => [String(v.labels.tier), v.value]));
+}
 
 describe("Fair scheduler", () => {
   const fx = schedulerFixture("fair");
@@ -78,13 +86,22 @@ describe("Fair scheduler", () => {
         Array.from({ length: 60 }, () => turnOf(user)),
       );
     }
+    const countedBefore = await dispatchedByTier();
     await s.dispatcher.kick();
+    const countedAfter = await dispatchedByTier();
     const counts: Record<string, number> = { w1: 0, w2: 0, w4: 0 };
     for (const id of await dispatched()) {
       const user = userOf(id) as string;
       counts[user] = (counts[user] ?? 0) + 1;
     }
     expect(counts).to.deep.equal({ w1: 10, w2: 20, w4: 40 });
+    // The dashboards' fairness panel sees the same split, by tier.
+    const grew = (tier: string) => (countedAfter[tier] ?? 0) - (countedBefore[tier] ?? 0);
+    expect({ one: grew("one"), two: grew("two"), four: grew("four") }).to.deep.equal({
+      one: 10,
+      two: 20,
+      four: 40,
+    });
   });
 
   it("puts a newcomer's turn next, not behind a backlog", async () => {
