@@ -319,7 +319,8 @@ export const DASHBOARDS: DashboardSpec[] = [
   {
     uid: "farm-events",
     title: "wunder-farm / Storage and events",
-    description: "Events persisted, the persist backlog and lag, event streams.",
+    description:
+      "Events persisted, the persist backlog and lag, hot streams, archiving, event streams.",
     panels: [
       {
         title: "Events persisted per second",
@@ -332,6 +333,38 @@ export const DASHBOARDS: DashboardSpec[] = [
         description: "Age of the oldest event waiting to be stored, and how many wait.",
         unit: "s",
         targets: [{ expr: `max(farm_event_persist_lag_seconds{${S}})`, legend: "lag" }],
+      },
+      {
+        title: "Hot stream length p95",
+        description:
+          "Entries in a session's hot Redis stream after each append; trimmed near events.hotStreamMaxLen, so a value at the cap means readers resume from the store.",
+        unit: "short",
+        targets: [{ expr: quantile(0.95, "farm_hot_stream_length_entries"), legend: "p95" }],
+      },
+      {
+        title: "Buckets archived",
+        description:
+          "Event buckets past retention moved to archive files, by outcome (a failed one stays in the store and is retried).",
+        unit: "short",
+        targets: [
+          {
+            expr: `sum by (outcome) (increase(farm_archive_buckets_total{${S}}[$__range]))`,
+            legend: "{{outcome}}",
+          },
+        ],
+      },
+      {
+        title: "Since the last clean archive pass",
+        description:
+          "Time since the archiver last ended a pass with every due bucket archived; grows past ARCHIVE_INTERVAL_MS when it is down or failing.",
+        unit: "s",
+        type: "stat",
+        targets: [
+          {
+            expr: `time() - max(farm_archive_last_success_timestamp_seconds{${S}} > 0)`,
+            legend: "since",
+          },
+        ],
       },
       {
         title: "Event streams open",

@@ -36,6 +36,7 @@ export const ENV_SETTINGS: readonly EnvSetting[] = [
   setting("RETENTION_DAYS", "store.retentionDays"),
   setting("ARCHIVE_DIR", "store.archiveDir"),
   setting("ARCHIVE_INTERVAL_MS", "store.archiveIntervalMs"),
+  setting("ARCHIVER_METRICS_PORT", "store.archiverMetricsPort"),
   setting("SNAPSHOT_EVERY_EVENTS", "store.snapshotEveryEvents"),
   setting("MONGO_MAX_POOL_SIZE", "store.mongoMaxPoolSize"),
   setting("MONGO_SERVER_SELECTION_TIMEOUT_MS", "store.mongoServerSelectionTimeoutMs"),
@@ -92,6 +93,8 @@ export const ENV_SETTINGS: readonly EnvSetting[] = [
   setting("SIM_FAULT_RATE_BROKEN_TOOL_JSON", "sim.faultRateBrokenToolJson"),
   setting("SIM_SEED", "sim.seed"),
   setting("FARM_WORKERS", "launcher.workers"),
+  setting("OTEL_EXPORTER_OTLP_ENDPOINT", "tracing.otlpEndpoint"),
+  setting("OTEL_TRACES_SAMPLER_ARG", "tracing.sampleRatio"),
   setting("LOG_LEVEL", "log.level"),
 ];
 

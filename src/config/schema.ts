@@ -116,6 +116,8 @@ export const ConfigSchema = z.object({
       archiveDir: z.string().min(1).optional(),
       /** How often the archiver looks for buckets past retention. */
       archiveIntervalMs: positiveInt.default(3_600_000),
+      /** The archiver's `/metrics` and `/healthz`; 0 picks a free port. */
+      archiverMetricsPort: port.default(9462),
       /** A turn's end saves a context snapshot once this many events passed since the last one. */
       snapshotEveryEvents: positiveInt.default(500),
       mongoMaxPoolSize: positiveInt.default(20),
@@ -327,6 +329,17 @@ export const ConfigSchema = z.object({
     .object({
       /** Worker processes `npm start` runs beside the API. */
       workers: positiveInt.default(1),
+    })
+    .prefault({}),
+  tracing: z
+    .object({
+      /**
+       * The OTLP/HTTP collector's base URL (e.g. `http://127.0.0.1:4318`); spans go to
+       * `<url>/v1/traces`. Unset: tracing is off and costs nothing.
+       */
+      otlpEndpoint: z.url({ protocol: /^https?$/ }).optional(),
+      /** Share of new traces recorded; a caller's sampled flag decides for its own traces. */
+      sampleRatio: ratio.default(1),
     })
     .prefault({}),
   log: z

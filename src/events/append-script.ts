@@ -18,7 +18,8 @@
  *       5 hot stream TTL ms, 6 "new" for a brand-new session else "", 7 event count N,
  *       then N × (step, envelope tail).
  *       The envelope is `{"v":1,"seq":<seq>` + tail, so JSON is built once, by the caller.
- * Returns: array of N seqs: positive when appended now, negative (−seq) when it already was.
+ * Returns: array of N seqs: positive when appended now, negative (−seq) when it already was;
+ *          then one more element, the session stream's length after the call (a metric).
  */
 export const APPEND_EVENTS_LUA = `
 local fence = ARGV[1]
@@ -57,5 +58,6 @@ if last then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[4])
+seqs[#seqs + 1] = redis.call('XLEN', KEYS[2])
 return seqs
 `;

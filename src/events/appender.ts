@@ -9,12 +9,21 @@
  * - a FENCED reply surfaces as `LeaseLostError`; nothing was appended.
  */
 import type { Redis } from "ioredis";
+import { Histogram } from "prom-client";
 import type { FarmConfig } from "../config/schema.js";
+import { metricsRegistry } from "../obs/metrics.js";
 import type { RedisKeys } from "../redis/keys.js";
 import { defineScript, type RedisScript } from "../redis/script.js";
 import type { Store } from "../store/port.js";
 import { APPEND_EVENTS_LUA } from "./append-script.js";
 import { ENVELOPE_VERSION, type EventType } from "./envelope.js";
+
+const hotStreamLength = new Histogram({
+  name: "farm_hot_stream_length_entries",
+  help: "A session's hot Redis stream length after each append (trimmed near events.hotStreamMaxLen)",
+  buckets: [10, 50, 100, 250, 500, 1_000, 2_000, 5_000, 10_000],
+  registers: [metricsRegistry],
+});
 
 /** The start of every envelope; the append script writes the same bytes (`append-script.ts`). */
 const ENVELOPE_PREFIX = `{"v":${ENVELOPE_VERSION},"seq":`;
@@ -127,14 +136,18 @@ export class EventAppender {
         k.sessionLive(target.sessionId),
         ...args,
       );
+    const seqsOf = (reply: number[]) => {
+      hotStreamLength.observe(reply.pop() as number);
+      return reply;
+    };
     try {
-      return { signed: await call(), tails };
+      return { signed: seqsOf(await call()), tails };
     } catch (err) {
       const message = (err as Error).message ?? "";
       if (message.includes("FENCED")) throw new LeaseLostError(target.turnId);
       if (!message.includes("SEQ_UNINITIALISED")) throw err;
       await this.rebuildSeq(target.sessionId);
-      return { signed: await call(), tails };
+      return { signed: seqsOf(await call()), tails };
     }
   }
 

@@ -1,19 +1,29 @@
 /**
  * The archiver role: every `store.archiveIntervalMs`, archives the event buckets past retention
- * (see src/store/lifecycle). One pass at a time; a pass in progress finishes before stop returns.
+ * (see src/store/lifecycle), and serves its own `/metrics` on `ARCHIVER_METRICS_PORT`. One pass
+ * at a time; a pass in progress finishes before stop returns.
  */
 import type { FarmConfig } from "../config/schema.js";
 import type { Logger } from "../obs/logger.js";
+import { startMetricsServer } from "../obs/metrics-server.js";
 import { archiverSettingsOf, BucketArchiver } from "../store/lifecycle/bucket-archiver.js";
 import { openStore } from "../store/open.js";
 
-export async function startArchiver(
-  config: FarmConfig,
-  logger: Logger,
-): Promise<{ stop(): Promise<void> }> {
+export interface RunningArchiver {
+  metricsPort: number;
+  stop(): Promise<void>;
+}
+
+export async function startArchiver(config: FarmConfig, logger: Logger): Promise<RunningArchiver> {
   const store = await openStore(config);
   const settings = archiverSettingsOf(config);
   const archiver = new BucketArchiver(store, settings, logger);
+  const metrics = await startMetricsServer(config.store.archiverMetricsPort, config.api.host).catch(
+    async (err: Error) => {
+      await store.close();
+      throw err;
+    },
+  );
   let pass: Promise<void> = Promise.resolve();
   const runPass = () => {
     pass = archiver
@@ -33,10 +43,13 @@ export async function startArchiver(
     retention_days: settings.retentionDays,
     archive_dir: settings.archiveDir,
     interval_ms: config.store.archiveIntervalMs,
+    metrics_port: metrics.port,
   });
   return {
+    metricsPort: metrics.port,
     async stop() {
       clearInterval(timer);
+      await metrics.close();
       await pass;
       await store.close();
     },

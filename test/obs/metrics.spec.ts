@@ -101,6 +101,9 @@ describe("metrics (end to end)", function () {
     expect(grew("farm_scheduler_dispatched_total", { tier: "default" })).to.equal(3);
     expect(grew("farm_sse_resumes_total", { outcome: "ended" })).to.equal(1);
     expect(grew("farm_events_persisted_total")).to.be.above(0);
+    // Each append batch observes its session's hot stream; the first session holds all 3 turns.
+    expect(grew("farm_hot_stream_length_entries_count")).to.be.above(0);
+    expect(after.get('farm_hot_stream_length_entries_bucket{le="5"}') ?? 0).to.equal(0);
     expect(total(after, "farm_worker_concurrency")).to.equal(farm.config.worker.concurrency);
     expect(after.has("farm_worker_active_jobs")).to.equal(true);
     for (const state of ["waiting", "dispatched", "active", "parked", "failed_jobs"]) {

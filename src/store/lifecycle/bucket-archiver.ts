@@ -30,6 +30,7 @@ import {
   removeArchive,
   writeArchive,
 } from "./archive-file.js";
+import { archivedBuckets, archivedEvents, archivePassLastSuccess } from "./archive-metrics.js";
 import { archiveBucketPastRetention, isStalledRun } from "./retention.js";
 
 /** The archive directory under `dataDir` when `store.archiveDir` is not set. */
@@ -67,6 +68,7 @@ export class BucketArchiver {
       archiveBucketPastRetention(b, this.settings.retentionDays, nowMs),
     );
     const archived: string[] = [];
+    let failed = 0;
     const passStartedMs = Date.now();
     for (const bucket of due) {
       try {
@@ -75,12 +77,15 @@ export class BucketArchiver {
         await this.archive(bucket.name, "archiver", nowMs + (Date.now() - passStartedMs));
         archived.push(bucket.name);
       } catch (err) {
+        failed += 1;
+        archivedBuckets.inc({ outcome: "failed" });
         this.logger.error("bucket archive failed; it stays in the store", {
           bucket: bucket.name,
           error: (err as Error).message,
         });
       }
     }
+    if (failed === 0) archivePassLastSuccess.set(Date.now() / 1000);
     return archived;
   }
 
@@ -120,6 +125,8 @@ export class BucketArchiver {
       await this.store.setBucketStatus(name, "archiving", "active", nowMs).catch(() => null);
       throw err;
     }
+    archivedBuckets.inc({ outcome: "archived" });
+    archivedEvents.inc(manifest.events);
     await this.audit(actor, "bucket.archive", name, manifest, started);
     return done;
   }
