@@ -2,11 +2,13 @@
  * The Express application: body parsing, routes, request metrics, the error envelope.
  */
 import express, { type Express } from "express";
+import { moduleLogger } from "../src/obs/logger.js";
 import { httpRequestDuration } from "../src/obs/metrics.js";
-import { newTraceId, parseTraceparent } from "../src/obs/trace-context.js";
+import { formatTraceparent, newTraceId, parseTraceparent } from "../src/obs/trace-context.js";
 import type { ApiContext } from "./context.js";
 import { errorHandler, routeNotFound } from "./errors.js";
-import { adminRoutes } from "./routes/admin.js";
+import { adminGuard, adminRoutes } from "./routes/admin.js";
+import { BULL_BOARD_PATH, bullBoard } from "./routes/bull-board.js";
 import { healthRoutes } from "./routes/health.js";
 import { sessionRoutes } from "./routes/sessions.js";
 import { toolRoutes } from "./routes/tools.js";
@@ -20,8 +22,11 @@ export function createApp(ctx: ApiContext): Express {
 
   // Every request belongs to a trace: the caller's (`traceparent`) or a new one.
   app.use((req, res, next) => {
-    const traceId = parseTraceparent(req.get("traceparent"))?.traceId ?? newTraceId();
+    const caller = parseTraceparent(req.get("traceparent"));
+    const traceId = caller?.traceId ?? newTraceId();
     res.locals.traceId = traceId;
+    // The caller's span: a submitted turn's worker spans become its children.
+    if (caller) res.locals.traceParent = formatTraceparent(caller);
     res.setHeader("X-Trace-Id", traceId);
     next();
   });
@@ -41,7 +46,9 @@ export function createApp(ctx: ApiContext): Express {
   app.use(sessionRoutes(ctx));
   app.use(toolRoutes(ctx));
   app.use(adminRoutes(ctx));
+  // Bull Board answers only what it knows; anything else falls through to the JSON 404 below.
+  app.use(BULL_BOARD_PATH, adminGuard(ctx.config.api.adminToken), bullBoard(ctx.queue));
   app.use(routeNotFound);
-  app.use(errorHandler(ctx.logger));
+  app.use(errorHandler(moduleLogger(ctx.logger, "api")));
   return app;
 }

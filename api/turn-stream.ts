@@ -117,6 +117,7 @@ export async function submitAndStream(
     submitted = await submitTurn(ctx, request, {
       idempotencyKey,
       traceId: res.locals.traceId,
+      traceParent: res.locals.traceParent,
       hooks: {
         onQueued: (turn, event, replayed) => {
           void open(turn, replayed).write([event]);

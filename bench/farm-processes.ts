@@ -27,6 +27,11 @@ export interface BenchFarmOptions {
    * served by the farm's simulator or scheduler tiers. Environment settings still win over it.
    */
   config?(ports: { apiPort: number; simPort: number }): Record<string, unknown>;
+  /**
+   * Read every process's stdout (its JSON log lines) through a pipe, as a log shipper would, and
+   * count the bytes (`logBytes`); otherwise stdout goes to /dev/null.
+   */
+  drainLogs?: boolean;
 }
 
 export class BenchFarm {
@@ -38,6 +43,8 @@ export class BenchFarm {
     readonly prefix: string,
     /** The simulator's root, e.g. `http://127.0.0.1:1234` (its fault switch is `/sim/faults`). */
     readonly simUrl: string,
+    /** Bytes the processes wrote to stdout so far (with `drainLogs`; else 0). */
+    readonly logBytes: () => number,
   ) {}
 
   static async start(
@@ -78,9 +85,15 @@ export class BenchFarm {
       role,
       child: spawn(process.execPath, [...nodeArgs, path.join(ROOT, "dist", file)], {
         env: { ...process.env, ...fullEnv },
-        stdio: ["ignore", "ignore", "inherit"],
+        stdio: ["ignore", options.drainLogs ? "pipe" : "ignore", "inherit"],
       }),
     }));
+    let logBytes = 0;
+    for (const { child } of processes) {
+      child.stdout?.on("data", (chunk: Buffer) => {
+        logBytes += chunk.length;
+      });
+    }
     const farm = new BenchFarm(
       `http://127.0.0.1:${apiPort}`,
       fullEnv,
@@ -88,6 +101,7 @@ export class BenchFarm {
       dataDir,
       prefix,
       `http://127.0.0.1:${simPort}`,
+      () => logBytes,
     );
     try {
       await farm.waitReady();
@@ -155,7 +169,7 @@ export function rssMiB(pid: number): number {
   return kb / 1024;
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.listen(0, "127.0.0.1", () => {

@@ -3,7 +3,7 @@
  *
  * Scenarios: throughput, concurrency48, cancel, cpu, fairness-burst, fairness-equal,
  * scheduler-overhead, model-429, store-write, store-replay, session-load, parallel-tools,
- * tool-faults, breaker, token-accuracy, long-sessions, all (the default:
+ * tool-faults, breaker, token-accuracy, long-sessions, observability-overhead, all (the default:
  * every one). Progress goes to stderr; the last
  * line of stdout is one JSON object: {"scenario", "figures", "baseline", "config"}. Every run
  * measures its own baseline (plain BullMQ no-op jobs on the same Redis) so figures from a noisy
@@ -17,7 +17,8 @@
  * --overhead-users, --overhead-repeats; model-429: --fault-s, --retry-after-s, --a-turns-per-s;
  * store-write: --write-events, --per-event-events, --store-repeats; store-replay: --replay-events,
  * --replay-buckets; session-load: --load-turns; parallel-tools: --tool-repeats; tool-faults:
- * --fault-rounds; token-accuracy: --accuracy-prompts; long-sessions: --long-sessions, --long-turns.
+ * --fault-rounds; token-accuracy: --accuracy-prompts; long-sessions: --long-sessions, --long-turns;
+ * observability-overhead: --turns, --warmup, --repeats (farms per arm).
  * The tool scenarios run the orchestrator in this process (real Redis, real
  * MCP servers), without a farm. The store scenarios measure their own baseline
  * (per-event writes, one bucket, the full history) and run on SQLite, and on MongoDB as well when
@@ -43,6 +44,7 @@ import {
   longSessionsFarmEnv,
 } from "./scenarios/long-sessions.js";
 import { model429, model429FarmConfig, model429FarmEnv } from "./scenarios/model-429.js";
+import { observabilityOverhead } from "./scenarios/observability-overhead.js";
 import { parallelTools } from "./scenarios/parallel-tools.js";
 import { schedulerOverhead } from "./scenarios/scheduler-overhead.js";
 import { sessionLoad } from "./scenarios/session-load.js";
@@ -71,6 +73,7 @@ const SCENARIOS = [
   "breaker",
   "token-accuracy",
   "long-sessions",
+  "observability-overhead",
   "all",
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -329,6 +332,22 @@ async function main(): Promise<void> {
         },
         log,
       ),
+    );
+  }
+  if (runs("observability-overhead")) {
+    const turns = scenario === "all" ? 3_000 : (options.turns ?? 5_000);
+    log(`observability-overhead: throughput of ${turns} turns, observability on vs off`);
+    figures["observability-overhead"] = await observabilityOverhead(
+      (env, drainLogs, run) => withFarm({ ...farmEnv, ...env }, run, { drainLogs }),
+      {
+        turns,
+        warmupTurns: options.warmup ?? 1_000,
+        concurrency: options.concurrency ?? 96,
+        users: options.users ?? 500,
+        repeats: options.repeats ?? 3,
+        flow,
+      },
+      log,
     );
   }
 

@@ -13,6 +13,7 @@ import { ConfigSchema, type FarmConfig } from "../src/config/schema.js";
 import type { ToolCall } from "../src/context/message.js";
 import { EventAppender } from "../src/events/appender.js";
 import { TurnEmitter } from "../src/events/turn-emitter.js";
+import { createLogger } from "../src/obs/logger.js";
 import { type RedisKeys, redisKeys } from "../src/redis/keys.js";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.js";
 import { builtinEntry } from "../src/tools/builtin/builtin-source.js";
@@ -77,6 +78,7 @@ export class ToolBench {
       abortKind: () => null,
       tools: { byName: new Map(tools.map((t) => [t.name, t])), specs: [] },
       explainMissing: (name) => ({ error: `unknown tool ${name}`, invalid: true }),
+      log: createLogger("bench", "error"),
       policies,
       settings: merged,
       context: { workspaceRoot: this.dir, limits: merged },

@@ -47,7 +47,7 @@ export const DASHBOARDS: DashboardSpec[] = [
         type: "stat",
         targets: [
           {
-            expr: `sum(increase(farm_turns_finished_total{${S}, status="completed"}[$__range])) / clamp_min(sum(increase(farm_turns_finished_total{${S}, status=~"completed|failed"}[$__range])), 1)`,
+            expr: `(sum(increase(farm_turns_finished_total{${S}, status="completed"}[$__range])) or 0 * sum(increase(farm_turns_finished_total{${S}, status="failed"}[$__range]))) / clamp_min(sum(increase(farm_turns_finished_total{${S}, status=~"completed|failed"}[$__range])), 1)`,
             legend: "success",
           },
         ],
@@ -59,7 +59,7 @@ export const DASHBOARDS: DashboardSpec[] = [
         type: "stat",
         targets: [
           {
-            expr: `1 - sum(increase(http_server_request_duration_seconds_count{${S}, status_code=~"5.."}[$__range])) / clamp_min(sum(increase(http_server_request_duration_seconds_count{${S}}[$__range])), 1)`,
+            expr: `sum(increase(http_server_request_duration_seconds_count{${S}, status_code!~"5.."}[$__range])) / clamp_min(sum(increase(http_server_request_duration_seconds_count{${S}}[$__range])), 1)`,
             legend: "available",
           },
         ],

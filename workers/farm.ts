@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig, usesSimulator } from "../src/config/load.js";
-import { createLogger } from "../src/obs/logger.js";
+import { createLogger, logSettingsOf } from "../src/obs/logger.js";
 
 const STOP_DEADLINE_MS = 30_000;
 
@@ -26,7 +26,7 @@ try {
   process.stderr.write(`farm: ${err.message}\n`);
   process.exit(1);
 }
-const logger = createLogger("farm", config.log.level);
+const logger = createLogger("farm", logSettingsOf(config));
 
 const roles: { name: string; file: string; env?: Record<string, string> }[] = [
   ...(usesSimulator(config) ? [{ name: "llm-sim", file: entry("workers/llm-sim") }] : []),

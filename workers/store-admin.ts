@@ -10,7 +10,7 @@
 
 import { ConfigError, loadConfig } from "../src/config/load.js";
 import { bucketView } from "../src/contract/buckets.js";
-import { createLogger } from "../src/obs/logger.js";
+import { createLogger, logSettingsOf } from "../src/obs/logger.js";
 import { BucketNameSchema } from "../src/store/buckets.js";
 import { archiverSettingsOf, BucketArchiver } from "../src/store/lifecycle/bucket-archiver.js";
 import { archiveDueAt } from "../src/store/lifecycle/retention.js";
@@ -27,7 +27,7 @@ async function main(args: string[]): Promise<unknown> {
   const archiver = new BucketArchiver(
     store,
     settings,
-    createLogger("store-admin", config.log.level),
+    createLogger("store-admin", logSettingsOf(config)),
   );
   const view = (b: Parameters<typeof bucketView>[0]) =>
     bucketView(b, archiveDueAt(b, settings.retentionDays));

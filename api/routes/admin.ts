@@ -3,8 +3,9 @@
  * only clients on this host may call them.
  */
 import { timingSafeEqual } from "node:crypto";
-import { type Request, Router } from "express";
+import { type Request, type RequestHandler, Router } from "express";
 import { FarmError } from "../../src/contract/errors.js";
+import { readTurnMonitor } from "../../src/obs/turn-monitor.js";
 import { queueOverview } from "../../src/scheduler/queue-overview.js";
 import type { ApiContext } from "../context.js";
 import { registerBucketRoutes } from "./admin-buckets.js";
@@ -16,10 +17,7 @@ const LOOPBACK = new Set(["127.0.0.1", "::1", "::ffff:127.0.0.1"]);
 export function adminRoutes(ctx: ApiContext): Router {
   const router = Router();
 
-  router.use("/v1/admin", (req, _res, next) => {
-    authorize(req, ctx.config.api.adminToken);
-    next();
-  });
+  router.use("/v1/admin", adminGuard(ctx.config.api.adminToken));
 
   router.get("/v1/admin/queues", async (_req, res) => {
     const { scheduler, budget } = ctx;
@@ -38,9 +36,21 @@ export function adminRoutes(ctx: ApiContext): Router {
     );
   });
 
+  router.get("/v1/admin/monitor", async (_req, res) => {
+    res.json(await readTurnMonitor(ctx.redis, ctx.keys));
+  });
+
   registerBucketRoutes(router, ctx);
   registerToolAdminRoutes(router, ctx);
   return router;
+}
+
+/** The one admin guard, for `/v1/admin/*` and the Bull Board UI alike. */
+export function adminGuard(token: string | undefined): RequestHandler {
+  return (req, _res, next) => {
+    authorize(req, token);
+    next();
+  };
 }
 
 function authorize(req: Request, token: string | undefined): void {

@@ -56,7 +56,11 @@ export function sessionRoutes(ctx: ApiContext): Router {
     const { accepted, replayed } = await submitTurn(
       ctx,
       { ...parsed.data, input: "", session_id: id, tools: [], kind: "compaction" },
-      { idempotencyKey: req.get("Idempotency-Key"), traceId: res.locals.traceId },
+      {
+        idempotencyKey: req.get("Idempotency-Key"),
+        traceId: res.locals.traceId,
+        traceParent: res.locals.traceParent,
+      },
     );
     if (replayed) res.setHeader("Idempotent-Replayed", "true");
     res.setHeader("Location", accepted.links.self);

@@ -45,6 +45,7 @@ export function turnRoutes(ctx: ApiContext): Router {
       const { accepted, replayed } = await submitTurn(ctx, parsed.data, {
         idempotencyKey: key,
         traceId: res.locals.traceId,
+        traceParent: res.locals.traceParent,
       });
       if (replayed) res.setHeader("Idempotent-Replayed", "true");
       res.setHeader("Location", accepted.links.self);

@@ -96,6 +96,8 @@ export const ENV_SETTINGS: readonly EnvSetting[] = [
   setting("OTEL_EXPORTER_OTLP_ENDPOINT", "tracing.otlpEndpoint"),
   setting("OTEL_TRACES_SAMPLER_ARG", "tracing.sampleRatio"),
   setting("LOG_LEVEL", "log.level"),
+  jsonSetting("LOG_MODULE_LEVELS", "log.modules"),
+  jsonSetting("LOG_REDACT_PATTERNS", "log.redactPatterns"),
 ];
 
 export function setPath(target: Record<string, unknown>, at: string[], value: unknown): void {

@@ -18,6 +18,17 @@ const nonNegativeInt = z.coerce.number().int().min(0);
 const ratio = z.coerce.number().min(0).max(1);
 
 export const LOG_LEVELS = ["error", "warn", "info", "http", "verbose", "debug", "silly"] as const;
+/** The modules whose log level `log.modules` can set (see src/obs/logger.ts `moduleLogger`). */
+export const LOG_MODULES = [
+  "api",
+  "redis",
+  "scheduler",
+  "queue",
+  "turn",
+  "tools",
+  "events",
+  "store",
+] as const;
 
 export const ModelConfigSchema = z.object({
   /** OpenAI-compatible endpoint, e.g. `https://api.openai.com/v1`. */
@@ -345,6 +356,28 @@ export const ConfigSchema = z.object({
   log: z
     .object({
       level: z.enum(LOG_LEVELS).default("info"),
+      /**
+       * Levels of single modules (`{"scheduler": "debug"}`), over `level`. Modules: api, redis,
+       * scheduler, queue, turn (model calls and compaction too), tools, events, store.
+       */
+      modules: z.partialRecord(z.enum(LOG_MODULES), z.enum(LOG_LEVELS)).default({}),
+      /**
+       * Extra secrets to mask in log lines, as regular expressions (JavaScript syntax); each
+       * match becomes `[redacted]`. Bearer tokens, `sk-…` keys, credential-named fields and the
+       * configured model API keys are masked without being listed.
+       */
+      redactPatterns: z
+        .array(
+          z.string().refine((source) => {
+            try {
+              new RegExp(source, "g");
+              return true;
+            } catch {
+              return false;
+            }
+          }, "not a valid regular expression"),
+        )
+        .default([]),
     })
     .prefault({}),
 });

@@ -3,7 +3,7 @@
  */
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
-import { QueueOverviewSchema } from "./admin.js";
+import { QueueOverviewSchema, TurnMonitorViewSchema } from "./admin.js";
 import { BucketListSchema, BucketParamsSchema, BucketViewSchema } from "./buckets.js";
 import { ErrorEnvelopeSchema } from "./errors.js";
 import { ToolListSchema, ToolRefreshAcceptedSchema } from "./tools.js";
@@ -120,6 +120,15 @@ function buildDocument() {
     401: error("missing or wrong admin token"),
     403: error("no admin token configured and the client is not local"),
   };
+  registry.registerPath({
+    method: "get",
+    path: "/v1/admin/monitor",
+    summary: "Running turns now: stage, tools, elapsed time, time to first token, token speeds",
+    description:
+      "What the workers report of every running turn attempt (updated at most every 500 ms " +
+      "per turn; a dead worker's entries drop out within 10 s), longest running first.",
+    responses: { 200: json(TurnMonitorViewSchema, "the running turns"), ...adminErrors },
+  });
   registry.registerPath({
     method: "get",
     path: "/v1/admin/buckets",

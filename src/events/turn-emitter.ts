@@ -7,7 +7,9 @@
  * - `delta` coalesces LLM text: one `llm_output_delta` per `deltaFlushMs` or `deltaFlushChars`,
  *   flushed before any other event so deltas never overtake what follows them;
  * - the first failure (e.g. `LeaseLostError`) is kept and rethrown by every later `flush`, so
- *   the turn stops instead of writing a log with a hole.
+ *   the turn stops instead of writing a log with a hole;
+ * - an observer (the turn monitor) sees every event when it is emitted and model text when it
+ *   arrives, before coalescing; `dispose` closes it.
  */
 import type { AppendOptions, EventAppender, EventTarget, PendingEvent } from "./appender.js";
 import type { EventType } from "./envelope.js";
@@ -15,6 +17,13 @@ import type { EventType } from "./envelope.js";
 export interface DeltaSettings {
   deltaFlushMs: number;
   deltaFlushChars: number;
+}
+
+/** Watches a turn's output as it happens. Must not throw and must return at once. */
+export interface EmitObserver {
+  event(type: EventType, data: Record<string, unknown>, at: number): void;
+  text(text: string, at: number): void;
+  close(): void;
 }
 
 interface OpenDelta {
@@ -39,6 +48,7 @@ export class TurnEmitter {
     private readonly target: EventTarget,
     private readonly settings: DeltaSettings,
     private readonly fence: string | undefined,
+    private readonly observer?: EmitObserver,
   ) {}
 
   get lastSeq(): number {
@@ -47,13 +57,16 @@ export class TurnEmitter {
 
   emit(type: EventType, step: string, data: Record<string, unknown>): void {
     this.closeDelta();
-    this.queue.push({ type, step, data, ts: Date.now() });
+    const ts = Date.now();
+    this.queue.push({ type, step, data, ts });
+    this.observer?.event(type, data, ts);
     this.schedule();
   }
 
   /** Adds streamed model text; delta events get step keys `<stepPrefix>.d<n>`. */
   delta(text: string, stepPrefix: string, data: Record<string, unknown>): void {
     if (text.length === 0) return;
+    this.observer?.text(text, Date.now());
     if (!this.openDelta) {
       const step = `${stepPrefix}.d${this.deltaCount++}`;
       this.openDelta = { text: "", step, data, ts: Date.now() };
@@ -84,8 +97,9 @@ export class TurnEmitter {
     return this.lastSeqSeen;
   }
 
-  /** Stops timers; queued events are dropped (used when the turn is abandoned). */
+  /** Stops timers and closes the observer; queued events are dropped (used when the turn is abandoned). */
   dispose(): void {
+    this.observer?.close();
     if (this.deltaTimer) clearTimeout(this.deltaTimer);
     this.deltaTimer = null;
     this.openDelta = null;

@@ -8,11 +8,13 @@
  * - every model shares one keep-alive connection pool per origin (see transport.ts);
  * - the SDK does not retry on its own: the turn loop owns retries (it reports them as events);
  * - every call goes through its endpoint's circuit breaker (endpoint-breaker.ts): while the
- *   endpoint keeps failing, calls fail at once with a retryable `circuit_open` LlmError.
+ *   endpoint keeps failing, calls fail at once with a retryable `circuit_open` LlmError;
+ * - a call made for a traced turn is one `chat <model>` span (genai-spans.ts), ended once.
  */
 import OpenAI from "openai";
 import type { ModelConfig } from "../config/schema.js";
 import type { ContextMessage, ToolCall } from "../context/message.js";
+import { ChatSpan, type ChatTrace } from "../obs/genai-spans.js";
 import {
   type EndpointBreaker,
   type EndpointBreakers,
@@ -46,6 +48,8 @@ export interface ChatRequest {
   signal: AbortSignal;
   /** Called with each piece of streamed answer text, in order. */
   onDelta(text: string): void;
+  /** The turn the call belongs to, for its span; untraced without it. */
+  trace?: ChatTrace;
 }
 
 export class ModelClients {
@@ -77,13 +81,24 @@ export class ModelClients {
   async stream(modelName: string, request: ChatRequest): Promise<ChatResult> {
     const model = this.config(modelName);
     if (request.signal.aborted) throw new LlmError("aborted", "request aborted");
-    return this.breaker(modelName, model).run(() => this.streamOnce(modelName, model, request));
+    const span = ChatSpan.start(request.trace, modelName, model);
+    try {
+      const result = await this.breaker(modelName, model).run(() =>
+        this.streamOnce(modelName, model, request, span),
+      );
+      span.succeeded(result);
+      return result;
+    } catch (err) {
+      span.failed(err instanceof LlmError ? err.kind : "_OTHER");
+      throw err;
+    }
   }
 
   private async streamOnce(
     modelName: string,
     model: ModelConfig,
     request: ChatRequest,
+    span: ChatSpan,
   ): Promise<ChatResult> {
     const client = this.client(modelName, model);
     const call = new AbortController();
@@ -120,6 +135,7 @@ export class ModelClients {
         if (first) {
           first = false;
           llmMetrics.firstChunk(modelName, elapsedS());
+          span.firstChunk(elapsedS(), chunk);
         }
         clearTimeout(idle);
         idle = setTimeout(expire(`no data for ${model.idleTimeoutMs} ms`), model.idleTimeoutMs);

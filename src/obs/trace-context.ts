@@ -32,6 +32,11 @@ export function parseTraceparent(header: string | undefined): TraceContext | nul
   return { traceId: traceId as string, parentId: parentId as string, flags: flags as string };
 }
 
+/** The version-00 `traceparent` of a trace context (how the farm stores a caller's span). */
+export function formatTraceparent(context: TraceContext): string {
+  return `00-${context.traceId}-${context.parentId}-${context.flags}`;
+}
+
 /** A trace id for a request that came without one. */
 export function newTraceId(): string {
   for (;;) {

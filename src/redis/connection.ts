@@ -11,7 +11,7 @@
  * Every connection logs its errors instead of crashing the process.
  */
 import { Redis, type RedisOptions } from "ioredis";
-import type { Logger } from "../obs/logger.js";
+import { type Logger, moduleLogger } from "../obs/logger.js";
 
 export type ConnectionRole = "command" | "queue" | "blocking" | "subscriber";
 
@@ -32,7 +32,8 @@ function retryStrategy(times: number): number {
   return Math.max(Math.min(Math.exp(times), 20_000), 1_000);
 }
 
-export function createRedis(url: string, role: ConnectionRole, logger: Logger): Redis {
+export function createRedis(url: string, role: ConnectionRole, parent: Logger): Redis {
+  const logger = moduleLogger(parent, "redis");
   const client = new Redis(url, {
     ...ROLE_OPTIONS[role],
     retryStrategy,

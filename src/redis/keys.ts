@@ -32,6 +32,10 @@ export interface RedisKeys {
   toolCatalog: string;
   /** Pub/sub channel asking every worker to list its tool sources again now. */
   toolRefreshChannel: string;
+  /** Sorted set of running turn attempts (`<turn_id>.<attempt>`), scored by entry expiry (ms). */
+  monitorIndex: string;
+  /** JSON snapshot of a running turn attempt for the admin monitor; expires unless refreshed. */
+  monitorEntry(attemptId: string): string;
   /**
    * The fair scheduler's key prefix. Its Lua builds per-user keys from it (`<fair>q:<user>`,
    * `<fair>run:<user>`…; see src/scheduler/fair-lua.ts), so they are not listed here one by one.
@@ -67,6 +71,8 @@ export function redisKeys(prefix: string): RedisKeys {
     cancelChannel: `${prefix}:cancel`,
     toolCatalog: `${prefix}:tools:catalog`,
     toolRefreshChannel: `${prefix}:tools:refresh`,
+    monitorIndex: `${prefix}:monitor:running`,
+    monitorEntry: (id) => `${prefix}:monitor:t:${id}`,
     fairPrefix: `${prefix}:fair:`,
     sessionPrefix: `${prefix}:s:`,
     turnQueueJob: `${turnQueue}:`,

@@ -4,7 +4,7 @@
  * at a time; a pass in progress finishes before stop returns.
  */
 import type { FarmConfig } from "../config/schema.js";
-import type { Logger } from "../obs/logger.js";
+import { type Logger, moduleLogger } from "../obs/logger.js";
 import { startMetricsServer } from "../obs/metrics-server.js";
 import { archiverSettingsOf, BucketArchiver } from "../store/lifecycle/bucket-archiver.js";
 import { openStore } from "../store/open.js";
@@ -17,7 +17,7 @@ export interface RunningArchiver {
 export async function startArchiver(config: FarmConfig, logger: Logger): Promise<RunningArchiver> {
   const store = await openStore(config);
   const settings = archiverSettingsOf(config);
-  const archiver = new BucketArchiver(store, settings, logger);
+  const archiver = new BucketArchiver(store, settings, moduleLogger(logger, "store"));
   const metrics = await startMetricsServer(config.store.archiverMetricsPort, config.api.host).catch(
     async (err: Error) => {
       await store.close();

@@ -4,7 +4,7 @@
  */
 import { ConfigError, loadConfig } from "../config/load.js";
 import type { FarmConfig } from "../config/schema.js";
-import { createLogger, type Logger } from "../obs/logger.js";
+import { createLogger, type Logger, logSettingsOf } from "../obs/logger.js";
 
 export interface StoppableRole {
   stop(): Promise<void>;
@@ -22,7 +22,7 @@ export async function runRole(
     process.stderr.write(`${name}: ${err.message}\n`);
     process.exit(1);
   }
-  const logger = createLogger(name, config.log.level);
+  const logger = createLogger(name, logSettingsOf(config));
   process.on("unhandledRejection", (reason) => {
     logger.error("unhandled promise rejection", {
       error: String((reason as Error)?.stack ?? reason),

@@ -4,7 +4,7 @@
  */
 import type { FarmConfig } from "../config/schema.js";
 import { EventPersister } from "../events/persister.js";
-import type { Logger } from "../obs/logger.js";
+import { type Logger, moduleLogger } from "../obs/logger.js";
 import { startMetricsServer } from "../obs/metrics-server.js";
 import { createRedis } from "../redis/connection.js";
 import { redisKeys } from "../redis/keys.js";
@@ -28,7 +28,7 @@ export async function startPersister(
     redisKeys(config.redis.prefix),
     store,
     config.events.persistBatchSize,
-    logger,
+    moduleLogger(logger, "events"),
     config.events.persistBacklogWarnEntries,
   );
   await persister.start();

@@ -11,8 +11,9 @@ import type { FarmConfig } from "../config/schema.js";
 import { TokenCalibration } from "../context/token-calibration.js";
 import { ModelClients } from "../llm/chat-stream.js";
 import { ModelBudget } from "../llm/model-budget.js";
-import type { Logger } from "../obs/logger.js";
+import { type Logger, moduleLogger } from "../obs/logger.js";
 import { startMetricsServer } from "../obs/metrics-server.js";
+import { startTracing } from "../obs/tracing.js";
 import { CancelListener } from "../queue/cancel-signals.js";
 import { Reconciler } from "../queue/reconciler.js";
 import { SessionLeases } from "../queue/session-lease.js";
@@ -48,9 +49,18 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
   const leases = new SessionLeases(foundation.redis, keys, config.worker.sessionLeaseTtlMs);
   const clients = new ModelClients(config.models);
   const scheduler = buildScheduler(foundation);
-  const tools = await startWorkerTools(config, foundation.redis, subscriber, keys, logger);
+  const tools = await startWorkerTools(
+    config,
+    foundation.redis,
+    subscriber,
+    keys,
+    moduleLogger(logger, "tools"),
+  );
+  const tracing = startTracing(config.tracing, "worker");
   const services: TurnServices = {
     ...foundation,
+    logger: moduleLogger(logger, "turn"),
+    tracer: tracing.tracer,
     leases,
     cancels,
     queue,
@@ -111,7 +121,7 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
       closeOut: (turn) => closeOutEnded(services, turn, null),
       drop: (turn) => releaseAndWakeNext(services, turn, null),
     },
-    logger,
+    moduleLogger(logger, "queue"),
     config.worker.reconcileMinAgeMs,
   );
   const reconciler = new Reconciler(
@@ -123,7 +133,7 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
       fair: scheduler.fair,
       schedulerRepair,
       failTurn,
-      logger,
+      logger: moduleLogger(logger, "queue"),
     },
     {
       intervalMs: config.worker.reconcileIntervalMs,
@@ -159,6 +169,12 @@ export async function startTurnWorker(config: FarmConfig, logger: Logger): Promi
       await queue.close();
       await clients.close();
       await tools.close();
+      // After the last turn ended, so its spans are in the final export.
+      await tracing
+        .shutdown()
+        .catch((err: Error) =>
+          logger.warn("exporting the last spans failed", { error: err.message }),
+        );
       await Promise.all(
         [subscriber, queueConnection, workerConnection].map((c) =>
           c.quit().catch(() => c.disconnect()),

@@ -4,7 +4,7 @@
  */
 import type { Redis } from "ioredis";
 import type { FarmConfig } from "../config/schema.js";
-import type { Logger } from "../obs/logger.js";
+import { type Logger, moduleLogger } from "../obs/logger.js";
 import type { RedisKeys } from "../redis/keys.js";
 import { Admission } from "./admission.js";
 import { AdmissionGate } from "./admission-gate.js";
@@ -42,7 +42,7 @@ export function buildScheduler(base: {
       prefetch: settings.dispatchPrefetch,
       tierOf: (userId) => tiers.limitsOf(userId).tier,
     },
-    logger,
+    moduleLogger(logger, "scheduler"),
   );
   return {
     admission: new Admission(gate, fair, dispatcher, tiers),

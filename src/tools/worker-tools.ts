@@ -41,9 +41,9 @@ export async function startWorkerTools(
   addMcpSources(registry, config.tools.mcpServers, logger);
   const policies = new ToolCallPolicies(config.tools, {
     onRetry: (key) => toolMetrics.retry(key),
-    onBreakerState: (key, state) => {
+    onBreakerState: (key, state, created) => {
       toolMetrics.breaker(key, state);
-      logger.warn("tool source breaker changed state", { breaker: key, state });
+      if (!created) logger.warn("tool source breaker changed state", { breaker: key, state });
     },
   });
   const workerId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;

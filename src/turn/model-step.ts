@@ -20,6 +20,7 @@ import type { TurnEmitter } from "../events/turn-emitter.js";
 import type { ChatResult, ModelClients, ToolSpec } from "../llm/chat-stream.js";
 import { LlmError } from "../llm/llm-error.js";
 import { llmMetrics } from "../llm/llm-metrics.js";
+import type { TurnTrace } from "../obs/genai-spans.js";
 import type { PromptPipeline } from "../prompt/prompt-pipeline.js";
 import { ToolCallDeltaFilter } from "../prompt/tool-call-delta-filter.js";
 import { type ModelGate, sleep } from "./model-gate.js";
@@ -44,6 +45,8 @@ export interface ModelStepInput {
   contextUsage: ContextUsage;
   /** An earlier attempt streamed text for this round that clients must drop. */
   staleDeltas: boolean;
+  /** The turn attempt's trace: each try is a span in it. */
+  trace?: TurnTrace;
 }
 
 export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
@@ -96,6 +99,7 @@ export async function runModelStep(input: ModelStepInput): Promise<ChatResult> {
         tools: request.tools,
         signal: input.signal,
         onDelta: (text) => show(filter ? filter.push(text) : text),
+        trace: input.trace && { turn: input.trace, purpose: "round" },
       });
       const result = input.pipeline.answer(streamedResult);
       if (filter) show(filter.end(result.toolCalls.length > 0));

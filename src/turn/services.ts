@@ -1,6 +1,7 @@
 /**
  * Everything a turn needs from the outside world, built once per worker process.
  */
+import type { Tracer } from "@opentelemetry/api";
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { FarmConfig } from "../config/schema.js";
@@ -39,4 +40,6 @@ export interface TurnServices {
   /** Per model, how the provider's prompt token counts relate to our estimate. */
   calibration: TokenCalibration;
   toolPolicies: ToolCallPolicies;
+  /** The process's tracer (a no-op one when tracing is off); see obs/tracing.ts. */
+  tracer: Tracer;
 }

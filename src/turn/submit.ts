@@ -51,6 +51,8 @@ export interface SubmitOptions {
   idempotencyKey?: string;
   /** The request's W3C trace id: stored with the turn, carried by its events and log lines. */
   traceId?: string;
+  /** The caller's `traceparent`, when it sent one: the worker's spans hang under its span. */
+  traceParent?: string;
   hooks?: SubmitHooks;
 }
 
@@ -119,6 +121,7 @@ export async function submitTurn(
         userId,
         ...(request.kind ? { kind: request.kind } : {}),
         traceId: options.traceId ?? null,
+        traceParent: options.traceParent ?? null,
         input: request.input,
         model,
         tools: request.tools ? tools.names : (await deps.tools.view()).tools.map((t) => t.name),

@@ -10,6 +10,7 @@
 import type { ContextMessage } from "../context/message.js";
 import { countPromptTokens } from "../context/token-count.js";
 import type { ChatUsage, ModelClients } from "../llm/chat-stream.js";
+import type { TurnTrace } from "../obs/genai-spans.js";
 import type { ModelGate } from "./model-gate.js";
 
 export interface SummaryAnswer {
@@ -18,7 +19,13 @@ export interface SummaryAnswer {
 }
 
 export async function callSummaryModel(
-  deps: { model: string; clients: ModelClients; gate: ModelGate; signal: AbortSignal },
+  deps: {
+    model: string;
+    clients: ModelClients;
+    gate: ModelGate;
+    signal: AbortSignal;
+    trace?: TurnTrace;
+  },
   request: ContextMessage[],
 ): Promise<SummaryAnswer> {
   const tokens = countPromptTokens(request);
@@ -29,6 +36,7 @@ export async function callSummaryModel(
       tools: [],
       signal: deps.signal,
       onDelta: () => undefined,
+      trace: deps.trace && { turn: deps.trace, purpose: "summary" },
     });
     await permit.release(result.usage?.total_tokens ?? tokens);
     return { content: result.content, usage: result.usage };

@@ -28,6 +28,7 @@ import { calibratedTokens, fitRatio, type TokenCalibration } from "../context/to
 import { countPrompt, countTextTokens, countTools } from "../context/token-count.js";
 import type { TurnEmitter } from "../events/turn-emitter.js";
 import type { ChatUsage, ModelClients, ToolSpec } from "../llm/chat-stream.js";
+import type { TurnTrace } from "../obs/genai-spans.js";
 import type { Logger } from "../obs/logger.js";
 import { ModelDeferral, type ModelGate } from "./model-gate.js";
 import type { CompactionTrigger, RecordedCompaction, RecordedTurn } from "./recorded-turn.js";
@@ -48,6 +49,8 @@ export interface TurnContextDeps {
   /** Earlier attempts' record: their compactions are replayed, not redone. */
   recorded: RecordedTurn;
   log: Logger;
+  /** The turn attempt's trace: summary calls are spans in it. */
+  trace?: TurnTrace;
 }
 
 /**

@@ -20,7 +20,9 @@ import { randomUUID } from "node:crypto";
 import { DelayedError, type Job, WaitingError } from "bullmq";
 import { LeaseLostError } from "../events/appender.js";
 import { TurnEmitter } from "../events/turn-emitter.js";
+import { AgentSpan, type TurnTrace } from "../obs/genai-spans.js";
 import type { Logger } from "../obs/logger.js";
+import { TurnMonitor } from "../obs/turn-monitor.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
 import { isTerminal, type SessionContext, type TurnRecord } from "../store/port.js";
 import { ensureWorkspace } from "../tools/builtin/workspace.js";
@@ -75,7 +77,12 @@ export class TurnJobRunner {
   /** Workspace roots already created, so a turn does not pay mkdir + realpath each time. */
   private readonly workspaces = new Map<string, Promise<string>>();
 
-  constructor(private readonly services: TurnServices) {}
+  /** Publishes what each running turn does to the admin monitor (GET /v1/admin/monitor). */
+  private readonly monitor: TurnMonitor;
+
+  constructor(private readonly services: TurnServices) {
+    this.monitor = new TurnMonitor(services.redis, services.keys, services.logger);
+  }
 
   /** Turns this worker is running now. */
   get activeTurns(): number {
@@ -170,7 +177,19 @@ export class TurnJobRunner {
       }
       // Every line and event of the turn carries the trace of the request that submitted it.
       const traced = turn.traceId ? log.child({ trace_id: turn.traceId }) : log;
-      return await this.runTurn(job, token, turn, lease, abort, traced);
+      // ... and its spans join that trace, under the caller's span when it named one.
+      const agent = AgentSpan.start(this.services.tracer, turn);
+      try {
+        const outcome = await this.runTurn(job, token, turn, lease, abort, traced, agent);
+        agent.end(outcome);
+        return outcome;
+      } catch (err) {
+        // Parking and hand-back reach BullMQ as errors, yet they leave the turn to a later attempt.
+        if (err instanceof DelayedError) agent.end("parked");
+        else if (err instanceof WaitingError) agent.end("handed_back");
+        else agent.end("error", err);
+        throw err;
+      }
     } catch (err) {
       if (err instanceof LeaseLostError) return await this.abandon(queued, lease, log);
       throw err;
@@ -188,6 +207,7 @@ export class TurnJobRunner {
     lease: string,
     abort: TurnAbort,
     log: Logger,
+    agent: AgentSpan,
   ): Promise<TurnJobOutcome> {
     const { store, leases, config } = this.services;
     const emitter = new TurnEmitter(
@@ -195,6 +215,7 @@ export class TurnJobRunner {
       eventTarget(turn),
       config.events,
       lease,
+      this.monitor.track(turn),
     );
     try {
       if (turn.attempt === 1) {
@@ -209,7 +230,8 @@ export class TurnJobRunner {
       });
       log.info("turn started", { attempt: turn.attempt, resumed: !recorded.isEmpty });
 
-      const run = await this.runLoop(turn, recorded, emitter, abort, log, job.data.parkedMs ?? 0);
+      const parkedMs = job.data.parkedMs ?? 0;
+      const run = await this.runLoop(turn, recorded, emitter, abort, log, parkedMs, agent.trace);
       if (run.kind === "defer") {
         await parkTurn(this.services, { job, token, turn, lease, emitter }, run.deferral);
         throw new DelayedError();
@@ -259,6 +281,7 @@ export class TurnJobRunner {
         stop_reason: ending.stopReason,
         error_code: ending.error?.code,
       });
+      agent.finished(ending);
       await releaseAndWakeNext(this.services, turn, lease, true);
       return ending.status;
     } finally {
@@ -273,6 +296,7 @@ export class TurnJobRunner {
     abort: TurnAbort,
     log: Logger,
     parkedMs: number,
+    trace: TurnTrace,
   ): Promise<LoopResult> {
     const { config } = this.services;
     const loaded = await this.services.store.loadContext(turn.sessionId);
@@ -284,6 +308,7 @@ export class TurnJobRunner {
       log,
       loaded,
       workspaceRoot: await this.workspaceOf(turn.userId),
+      trace,
     });
     const ended = (ending: Omit<TurnEnding, "usage">): LoopResult => ({
       kind: "ended",

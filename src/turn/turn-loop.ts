@@ -14,6 +14,7 @@ import type { ContextMessage } from "../context/message.js";
 import type { TurnEmitter } from "../events/turn-emitter.js";
 import type { ChatResult, ModelClients, ToolSpec } from "../llm/chat-stream.js";
 import { LlmError } from "../llm/llm-error.js";
+import type { TurnTrace } from "../obs/genai-spans.js";
 import type { PromptPipeline } from "../prompt/prompt-pipeline.js";
 import type { TurnUsage } from "../store/port.js";
 import type { GuardTrip, ToolFailureGuard } from "../tools/orchestrator/failure-guard.js";
@@ -44,6 +45,8 @@ export interface TurnLoopInput {
   systemPrompt: ContextMessage | null;
   orchestrator: ToolOrchestrator;
   guard: ToolFailureGuard;
+  /** The turn attempt's trace: its model calls are spans in it. */
+  trace?: TurnTrace;
 }
 
 export interface TurnAnswer {
@@ -152,6 +155,7 @@ export class TurnLoop implements TurnRunner {
           pipeline: i.pipeline,
           contextUsage,
           staleDeltas: i.recorded.roundsWithDeltas.has(round),
+          trace: i.trace,
         });
         if (output.usage) i.context.observeUsage(output.usage, messages, tools);
         return output;

@@ -5,6 +5,7 @@
  */
 
 import type { TurnEmitter } from "../events/turn-emitter.js";
+import type { TurnTrace } from "../obs/genai-spans.js";
 import type { Logger } from "../obs/logger.js";
 import { PromptPipeline } from "../prompt/prompt-pipeline.js";
 import { sessionSystemPrompt } from "../prompt/system-prompt.js";
@@ -28,6 +29,8 @@ export interface TurnRunParts {
   log: Logger;
   loaded: SessionContext;
   workspaceRoot: string;
+  /** The attempt's `invoke_agent` span: model and tool calls are its children. */
+  trace: TurnTrace;
 }
 
 export function buildTurnLoop(
@@ -53,6 +56,8 @@ export function buildTurnLoop(
     attempt: turn.attempt,
     recorded,
     turnId: turn.id,
+    trace: parts.trace,
+    log,
     saveArtifact: (id, tool, content) => saveToolArtifact(store, turn, { id, tool, content }, log),
   });
   const gate = new ModelGate(services.budget, config.worker.modelWaitMaxMs);
@@ -67,6 +72,7 @@ export function buildTurnLoop(
     attempt: turn.attempt,
     recorded,
     log,
+    trace: parts.trace,
   });
   if (turn.kind === "compaction")
     return { loop: new CompactionRun(context, abort.signal), context };
@@ -92,6 +98,7 @@ export function buildTurnLoop(
       config.tools.failureGuardThreshold,
       config.tools.maxInvalidCallRounds,
     ),
+    trace: parts.trace,
   });
   return { loop, context };
 }

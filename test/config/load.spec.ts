@@ -91,6 +91,18 @@ describe("loadConfig", () => {
       { env: "SIM_FAULT_RATE_429", value: "0.25", path: "sim.faultRate429", expected: 0.25 },
       { env: "FARM_WORKERS", value: "2", path: "launcher.workers", expected: 2 },
       { env: "LOG_LEVEL", value: "debug", path: "log.level", expected: "debug" },
+      {
+        env: "LOG_MODULE_LEVELS",
+        value: '{"scheduler":"debug","tools":"warn"}',
+        path: "log.modules",
+        expected: { scheduler: "debug", tools: "warn" },
+      },
+      {
+        env: "LOG_REDACT_PATTERNS",
+        value: '["acct-[0-9]{6}"]',
+        path: "log.redactPatterns",
+        expected: ["acct-[0-9]{6}"],
+      },
     ];
 
     for (const c of cases) {
@@ -147,6 +159,19 @@ describe("loadConfig", () => {
         expect(err.message).to.include(c.env);
       });
     }
+
+    it("names the module or pattern of a bad LOG_MODULE_LEVELS / LOG_REDACT_PATTERNS", () => {
+      const level = configError({ LOG_MODULE_LEVELS: '{"scheduler":"loud"}' });
+      expect(level.problems).to.have.length(1);
+      expect(level.problems[0]).to.match(/^LOG_MODULE_LEVELS: log\.modules\.scheduler/);
+      const module = configError({ LOG_MODULE_LEVELS: '{"nosuchmodule":"debug"}' });
+      expect(module.problems[0]).to.match(/^LOG_MODULE_LEVELS: .*nosuchmodule/);
+      const pattern = configError({ LOG_REDACT_PATTERNS: '["ok-[0-9]+", "acct-(unclosed"]' });
+      expect(pattern.problems).to.have.length(1);
+      expect(pattern.problems[0]).to.match(
+        /^LOG_REDACT_PATTERNS.*1.*not a valid regular expression/,
+      );
+    });
 
     it("reports every invalid variable at once", () => {
       const err = configError({ PORT: "70000", LOG_LEVEL: "loud", REDIS_URL: "http://x" });

@@ -12,7 +12,7 @@ import { Redis } from "ioredis";
 import { type RunningApi, startApi } from "../../api/start.js";
 import { loadConfig } from "../../src/config/load.js";
 import type { FarmConfig } from "../../src/config/schema.js";
-import { createLogger } from "../../src/obs/logger.js";
+import { createLogger, logSettingsOf } from "../../src/obs/logger.js";
 import { type RunningPersister, startPersister } from "../../src/roles/persister-role.js";
 import { type RunningWorker, startTurnWorker } from "../../src/roles/worker-role.js";
 import { type SimServer, startSimServer } from "../../src/sim/server.js";
@@ -81,7 +81,7 @@ export class TestFarm {
       env.FARM_CONFIG = file;
     }
     const config = testConfig(env);
-    const logger = createLogger("test", config.log.level);
+    const logger = createLogger("test", logSettingsOf(config));
     const api = await startApi(config, logger);
     const farm = new TestFarm(config, env, sim, api, new Redis(REDIS_URL), dataDir);
     if (options.persister !== false) farm.persister = await startPersister(config, logger);
@@ -101,7 +101,7 @@ export class TestFarm {
   async addWorker(): Promise<RunningWorker> {
     const worker = await startTurnWorker(
       this.config,
-      createLogger("test-worker", this.config.log.level),
+      createLogger("test-worker", logSettingsOf(this.config)),
     );
     this.workers.push(worker);
     return worker;
@@ -110,7 +110,7 @@ export class TestFarm {
   async startPersister(): Promise<void> {
     this.persister ??= await startPersister(
       this.config,
-      createLogger("test", this.config.log.level),
+      createLogger("test", logSettingsOf(this.config)),
     );
   }
 

@@ -25,6 +25,7 @@ export function turnRecord(overrides: Partial<TurnRecord> = {}): TurnRecord {
     status: "queued",
     kind: "agent",
     traceId: null,
+    traceParent: null,
     input: "hello",
     model: "sim",
     tools: [],

@@ -8,13 +8,14 @@ import { claim, newTurn, USER_A, USER_B } from "./fixtures.js";
 
 export function describeTurnContract(open: OpenStore): void {
   describe("createTurn", () => {
-    it("keeps the turn's kind (agent when not given)", async () => {
+    it("keeps the turn's kind (agent when not given) and its trace", async () => {
       const store = await open();
       const compaction = newTurn({
         sessionId: "s-kind",
         kind: "compaction",
         input: "",
         traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+        traceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
       });
       await store.createTurn(compaction, null);
       const agent = newTurn({ sessionId: "s-kind" });
@@ -24,7 +25,11 @@ export function describeTurnContract(open: OpenStore): void {
       expect((await store.getTurn(compaction.id))?.traceId).to.equal(
         "4bf92f3577b34da6a3ce929d0e0e4736",
       );
+      expect((await store.getTurn(compaction.id))?.traceParent).to.equal(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+      );
       expect((await store.getTurn(agent.id))?.traceId).to.equal(null);
+      expect((await store.getTurn(agent.id))?.traceParent).to.equal(null);
       expect((await store.getTurn(agent.id))?.kind).to.equal("agent");
     });
 
@@ -40,6 +45,7 @@ export function describeTurnContract(open: OpenStore): void {
           ...turn,
           kind: "agent",
           traceId: null,
+          traceParent: null,
           status: "queued",
           idempotencyKey: null,
           startedAt: null,

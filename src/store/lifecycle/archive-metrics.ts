@@ -12,6 +12,8 @@ export const archivedBuckets = new Counter({
   labelNames: ["outcome"] as const,
   registers: [metricsRegistry],
 });
+// Both outcomes exist from the start, so a dashboard shows 0 failures rather than no data.
+for (const outcome of ["archived", "failed"]) archivedBuckets.inc({ outcome }, 0);
 
 export const archivedEvents = new Counter({
   name: "farm_archived_events_total",

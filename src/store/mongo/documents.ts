@@ -52,6 +52,7 @@ export type TurnDoc = {
   /** Absent on turns stored before kinds existed: those are agent turns. */
   kind?: string;
   trace_id?: string | null;
+  trace_parent?: string | null;
   input: string;
   model: string;
   tools: string[];
@@ -143,6 +144,7 @@ export function turnFromDoc(doc: TurnDoc): TurnRecord {
     status: knownValue(TURN_STATUSES, doc.status, `turn ${doc._id} status`),
     kind: knownValue(TURN_KINDS, doc.kind ?? "agent", `turn ${doc._id} kind`),
     traceId: doc.trace_id ?? null,
+    traceParent: doc.trace_parent ?? null,
     input: doc.input,
     model: doc.model,
     tools: [...doc.tools],

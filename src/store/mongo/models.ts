@@ -71,6 +71,7 @@ const turnSchema = new Schema<TurnDoc>(
     status: String,
     kind: { type: String, default: "agent" },
     trace_id: nullableString,
+    trace_parent: nullableString,
     input: String,
     model: String,
     tools: [String],

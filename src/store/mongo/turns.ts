@@ -93,6 +93,7 @@ export class MongoTurns {
       status: "queued",
       kind: turn.kind ?? "agent",
       trace_id: turn.traceId ?? null,
+      trace_parent: turn.traceParent ?? null,
       input: turn.input,
       model: turn.model,
       tools: [...turn.tools],

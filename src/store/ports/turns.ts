@@ -81,6 +81,11 @@ export interface TurnRecord {
   kind: TurnKind;
   /** The W3C trace id of the request that submitted the turn (logs and events carry it). */
   traceId: string | null;
+  /**
+   * The submitting caller's W3C `traceparent` (version 00), when it sent one: the worker's spans
+   * of the turn become children of the caller's span.
+   */
+  traceParent: string | null;
   input: string;
   model: string;
   tools: string[];
@@ -117,6 +122,7 @@ export interface NewTurn {
   /** `agent` when absent. */
   kind?: TurnKind;
   traceId?: string | null;
+  traceParent?: string | null;
   input: string;
   model: string;
   tools: string[];

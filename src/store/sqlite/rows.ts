@@ -28,6 +28,7 @@ export interface TurnRow {
   status: string;
   kind: string;
   trace_id: string | null;
+  trace_parent: string | null;
   input: string;
   model: string;
   tools: string;
@@ -70,6 +71,7 @@ export function turnFromRow(row: TurnRow): TurnRecord {
     status: turnStatus(row.status, row.id),
     kind: knownValue(TURN_KINDS, row.kind, `turn ${row.id} kind`),
     traceId: row.trace_id ?? null,
+    traceParent: row.trace_parent ?? null,
     input: row.input,
     model: row.model,
     tools: JSON.parse(row.tools) as string[],

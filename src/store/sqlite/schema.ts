@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS turns (
   status          TEXT NOT NULL,
   kind            TEXT NOT NULL DEFAULT 'agent',
   trace_id        TEXT,
+  trace_parent    TEXT,
   input           TEXT NOT NULL,
   model           TEXT NOT NULL,
   tools           TEXT NOT NULL,
@@ -175,10 +176,14 @@ export function applySchema(
   apply.immediate();
 }
 
-/** Columns version 3 added to `turns`: older turns are agent turns without a trace id. */
+/**
+ * Columns added to `turns` since version 1: older turns are agent turns without a trace. A new
+ * nullable column needs no version bump: older builds ignore it.
+ */
 const TURN_COLUMNS_V3: [string, string][] = [
   ["kind", "TEXT NOT NULL DEFAULT 'agent'"],
   ["trace_id", "TEXT"],
+  ["trace_parent", "TEXT"],
 ];
 
 function addTurnColumns(db: Database.Database): void {

@@ -330,6 +330,7 @@ export class SqliteStore implements Store {
       userId: turn.userId,
       kind: turn.kind ?? "agent",
       traceId: turn.traceId ?? null,
+      traceParent: turn.traceParent ?? null,
       input: turn.input,
       model: turn.model,
       tools: JSON.stringify(turn.tools),

@@ -24,6 +24,7 @@ export interface InsertTurnParams {
   userId: string;
   kind: string;
   traceId: string | null;
+  traceParent: string | null;
   input: string;
   model: string;
   tools: string;
@@ -60,10 +61,10 @@ export function prepareStatements(db: Database.Database) {
 
     getTurn: db.prepare<[string], TurnRow>("SELECT * FROM turns WHERE id = ?"),
     insertTurn: db.prepare<InsertTurnParams>(
-      `INSERT INTO turns (id, session_id, user_id, status, kind, trace_id, input, model, tools,
-                          metadata, idempotency_key, created_at, attempt, first_seq)
-       VALUES (@id, @sessionId, @userId, 'queued', @kind, @traceId, @input, @model, @tools,
-               @metadata, @idempotencyKey, @createdAt, 0, @firstSeq)`,
+      `INSERT INTO turns (id, session_id, user_id, status, kind, trace_id, trace_parent, input,
+                          model, tools, metadata, idempotency_key, created_at, attempt, first_seq)
+       VALUES (@id, @sessionId, @userId, 'queued', @kind, @traceId, @traceParent, @input,
+               @model, @tools, @metadata, @idempotencyKey, @createdAt, 0, @firstSeq)`,
     ),
     setTurnFirstSeq: db.prepare<[number, string]>("UPDATE turns SET first_seq = ? WHERE id = ?"),
     markTurnRunning: db.prepare<[number, string], TurnRow>(

@@ -68,7 +68,8 @@ export interface GuardedOutcome {
 
 export interface PolicyObserver {
   onRetry?(breakerKey: string): void;
-  onBreakerState?(breakerKey: string, state: BreakerState): void;
+  /** Called once when a source's breaker is made (`closed`, `created`) and on every change. */
+  onBreakerState?(breakerKey: string, state: BreakerState, created?: boolean): void;
   /** A tool threw: a bug in the tool, logged with its stack. */
   onToolError?(entry: ToolEntry, err: Error): void;
 }
@@ -239,6 +240,7 @@ export class ToolCallPolicies {
         bulkhead: bulkhead(this.settings.bulkheadConcurrency, this.settings.bulkheadQueue),
       };
       this.perSource.set(breakerKey, policies);
+      this.observer.onBreakerState?.(breakerKey, "closed", true);
     }
     return policies;
   }

@@ -14,7 +14,9 @@
  * - when the turn is cancelled, running calls are aborted and every unfinished call records an
  *   aborted result; when the turn is handed back (shutdown), calls that had not started and
  *   idempotent ones record nothing (the next attempt runs them), while a mutating call cut off
- *   mid-way records "interrupted" so it never runs twice unseen.
+ *   mid-way records "interrupted" so it never runs twice unseen;
+ * - every call this attempt settles (not one replayed from the record) is one `execute_tool`
+ *   span under the attempt's span.
  */
 import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
@@ -22,6 +24,8 @@ import type { ContextMessage, ToolCall } from "../../context/message.js";
 import { TOOL_RESULT_VERSION } from "../../events/schema-version.js";
 import type { TurnEmitter } from "../../events/turn-emitter.js";
 import { parseToolArguments } from "../../llm/tool-call-repair.js";
+import { ToolSpan, type ToolSpanOutcome, type TurnTrace } from "../../obs/genai-spans.js";
+import type { Logger } from "../../obs/logger.js";
 import type { RecordedTurn } from "../../turn/recorded-turn.js";
 import type { ToolSet } from "../registry.js";
 import type { ToolEntry } from "../source.js";
@@ -71,6 +75,10 @@ export interface TurnTools {
   attempt: number;
   recorded: RecordedTurn;
   turnId: string;
+  /** The turn's log: each call it runs is a line with `tool` and `tool_call_id` (debug when ok). */
+  log: Logger;
+  /** The turn attempt's trace: each call it settles is a span in it. */
+  trace?: TurnTrace;
   /**
    * Stores a result too long for the model (null when it could not be saved: the model still
    * gets the cut view). The id comes from `artifactIdFor`, so a redone call reuses it.
@@ -188,6 +196,28 @@ export class ToolOrchestrator {
         invalid: recorded.invalid === true,
       };
     }
+    const span = ToolSpan.start(this.turn.trace, p.call, p.entry?.source ?? null);
+    try {
+      const settled = await this.settleNew(round, p, scope);
+      const outcome = callOutcome(settled);
+      span.end(outcome);
+      this.turn.log.log(outcome === "ok" ? "debug" : "info", "tool call settled", {
+        tool: p.call.name,
+        tool_call_id: p.call.id,
+        model_round: round,
+        outcome,
+        duration_ms: settled?.record.meta?.duration_ms,
+        attempts: settled?.record.meta?.attempts,
+      });
+      return settled;
+    } catch (err) {
+      span.end("error");
+      throw err;
+    }
+  }
+
+  /** Runs a call no earlier attempt recorded, or records why it cannot run. */
+  private async settleNew(round: number, p: Planned, scope: RoundScope): Promise<Settled | null> {
     if (!p.args.ok) {
       return this.settleWithout(
         round,
@@ -364,6 +394,16 @@ function roundScope(turnSignal: AbortSignal, parallelism: number): RoundScope {
     signal: controller.signal,
     dispose: () => turnSignal.removeEventListener("abort", forward),
   };
+}
+
+function callOutcome(settled: Settled | null): ToolSpanOutcome {
+  if (!settled) return "not_recorded";
+  const { record, invalid } = settled;
+  if (record.ok) return "ok";
+  if (invalid) return "invalid_call";
+  if (record.meta?.aborted) return "aborted";
+  if (record.meta?.timed_out) return "timeout";
+  return "error";
 }
 
 function abortedBeforeStart(): GuardedOutcome {

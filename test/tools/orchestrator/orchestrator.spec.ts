@@ -5,10 +5,12 @@
  * deltas, replay of recorded results, and cancel vs hand-back.
  */
 import { expect } from "chai";
+import Transport from "winston-transport";
 import { z } from "zod";
 import { ConfigSchema } from "../../../src/config/schema.js";
 import type { ToolCall } from "../../../src/context/message.js";
 import { TurnEmitter } from "../../../src/events/turn-emitter.js";
+import { createLogger } from "../../../src/obs/logger.js";
 import { builtinEntry } from "../../../src/tools/builtin/builtin-source.js";
 import { finalResponseTool } from "../../../src/tools/builtin/final-response.js";
 import { ToolCallPolicies } from "../../../src/tools/orchestrator/call-policy.js";
@@ -76,6 +78,7 @@ describe("tools: ToolOrchestrator", () => {
         reason === "cancel" ? "cancel" : reason === "shutdown" ? "hand_back" : null,
       tools: { byName: new Map(entries.map((e) => [e.name, e])), specs: [] },
       explainMissing: (name) => ({ error: `unknown tool "${name}"`, invalid: true }),
+      log: createLogger("test", "error"),
       policies: new ToolCallPolicies(TOOLS_CONFIG),
       settings: {
         ...TOOLS_CONFIG,
@@ -167,7 +170,17 @@ describe("tools: ToolOrchestrator", () => {
 
   it("turns bad JSON, unknown tools and invalid arguments into ok:false results", async () => {
     const read = probe("read");
-    const h = await harness([read.entry]);
+    const log = createLogger("test", "debug");
+    const lines: Record<string, unknown>[] = [];
+    log.clear().add(
+      new (class extends Transport {
+        override log(info: Record<string, unknown>, next: () => void) {
+          lines.push(info);
+          next();
+        }
+      })(),
+    );
+    const h = await harness([read.entry], { log });
     const outcome = await h.orchestrator.runRound(1, [
       call("j", "read", '{"value": '),
       call("u", "nope"),
@@ -184,6 +197,13 @@ describe("tools: ToolOrchestrator", () => {
     const results = (await h.events()).filter((e) => e.type === "tool_result");
     expect(results).to.have.length(4);
     expect(results[0]?.data).to.include({ ok: false, invalid: true, result_v: 2 });
+    // One log line per call, naming the tool and the call: debug when ok, info otherwise.
+    expect(lines.map((l) => [l.level, l.tool, l.tool_call_id, l.outcome])).to.have.deep.members([
+      ["info", "read", "j", "invalid_call"],
+      ["info", "nope", "u", "invalid_call"],
+      ["info", "read", "v", "invalid_call"],
+      ["debug", "read", "ok", "ok"],
+    ]);
   });
 
   it("runs a terminal call after every other call and returns its answer", async () => {
