@@ -356,7 +356,7 @@ export const DASHBOARDS: DashboardSpec[] = [
       {
         title: "Since the last clean archive pass",
         description:
-          "Time since the archiver last ended a pass with every due bucket archived; grows past ARCHIVE_INTERVAL_MS when it is down or failing.",
+          "Time since the archiver last ended a pass with every due bucket archived; grows past ARCHIVE_INTERVAL_MS while passes fail (no data while the archiver is down; alert ArchiverStalled covers both).",
         unit: "s",
         type: "stat",
         targets: [

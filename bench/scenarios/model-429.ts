@@ -19,8 +19,6 @@
  * complete after the fault clears).
  */
 
-import path from "node:path";
-import Database from "better-sqlite3";
 import {
   clearSimFaults,
   getTurn,
@@ -32,6 +30,7 @@ import {
 import type { BenchFarm } from "../farm-processes.js";
 import { runTurn, type TurnTiming } from "../load.js";
 import { latencyFigures, median, percentile, round } from "../stats.js";
+import { openStoredEvents } from "../stored-events.js";
 
 const SETTINGS = {
   workerConcurrency: 16,
@@ -86,15 +85,10 @@ const sleepUntil = (at: number) =>
  * that wake together call together), and parks (`progress{stage:"waiting_for_model"}`).
  */
 async function faultEvents(farm: BenchFarm, sinceEpochMs: number) {
-  const db = new Database(path.join(farm.dataDir, "farm.sqlite"), {
-    readonly: true,
-    fileMustExist: true,
-  });
+  const db = openStoredEvents(farm.dataDir);
   try {
     const query = (where: string) =>
-      db.prepare(`SELECT ts FROM events WHERE ts >= ? AND ${where}`).all(sinceEpochMs) as {
-        ts: number;
-      }[];
+      db.select<{ ts: number }>("ts", `ts >= ? AND ${where}`, sinceEpochMs);
     const rateLimitedWhere = `type = 'llm_stream_retry' AND envelope LIKE '%"reason":"rate_limited"%'`;
     // The persister stores events in batches: wait until the count stops moving.
     let rows = query(rateLimitedWhere);

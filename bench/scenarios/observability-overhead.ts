@@ -43,13 +43,18 @@ async function collectorStandIn(): Promise<{ url: string; spans(): number; close
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString() || "{}") as {
-        resourceSpans?: { scopeSpans?: { spans?: unknown[] }[] }[];
-      };
-      for (const r of body.resourceSpans ?? []) {
-        for (const s of r.scopeSpans ?? []) spans += s.spans?.length ?? 0;
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString() || "{}") as {
+          resourceSpans?: { scopeSpans?: { spans?: unknown[] }[] }[];
+        };
+        for (const r of body.resourceSpans ?? []) {
+          for (const s of r.scopeSpans ?? []) spans += s.spans?.length ?? 0;
+        }
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      } catch {
+        // Not OTLP/HTTP JSON (e.g. protobuf or gzip set through OTEL_* variables): say so.
+        res.writeHead(415).end();
       }
-      res.writeHead(200, { "content-type": "application/json" }).end("{}");
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

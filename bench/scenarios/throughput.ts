@@ -6,11 +6,10 @@
  * A warm-up run comes first: V8 grows its heap to the working size in the first seconds under
  * load (about +50 MiB, then flat), and that growth is start-up, not a leak.
  */
-import path from "node:path";
-import Database from "better-sqlite3";
 import { type BenchFarm, rssMiB } from "../farm-processes.js";
 import { runTurn, runUsers, type TurnFlow } from "../load.js";
 import { latencyFigures, mean, round } from "../stats.js";
+import { openStoredEvents } from "../stored-events.js";
 
 export interface ThroughputOptions {
   turns: number;
@@ -37,12 +36,8 @@ export async function throughput(
   await runUsers(options.concurrency, options.warmupTurns, turn);
 
   const workerPid = farm.pid("worker-1");
-  const db = new Database(path.join(farm.dataDir, "farm.sqlite"), {
-    readonly: true,
-    fileMustExist: true,
-  });
-  const countEvents = () =>
-    (db.prepare("SELECT count(*) AS n FROM events").get() as { n: number }).n;
+  const db = openStoredEvents(farm.dataDir);
+  const countEvents = () => db.count();
   const eventsBefore = countEvents();
   const rss: number[] = [];
   const persisted: { at: number; count: number }[] = [];

@@ -137,7 +137,9 @@ export class EventAppender {
         ...args,
       );
     const seqsOf = (reply: number[]) => {
-      hotStreamLength.observe(reply.pop() as number);
+      const length = reply.pop() as number;
+      // Only batches that appended: a replay of events already there says nothing new.
+      if (reply.some((seq) => seq > 0)) hotStreamLength.observe(length);
       return reply;
     };
     try {

@@ -4,8 +4,8 @@
  *
  * Invariants:
  * - nothing that looks like a credential reaches a transport: credential-named fields, bearer
- *   tokens and `sk-…` keys (see `redact.ts`), the configured model API keys and admin token, and
- *   every `log.redactPatterns` match are replaced by `[redacted]`;
+ *   tokens and `sk-…` keys (see `redact.ts`), the secrets of the configuration (`logSettingsOf`)
+ *   and every `log.redactPatterns` match are replaced by `[redacted]`;
  * - a line logged through `moduleLogger(…, m)` carries `module: m` and passes at
  *   `log.modules[m]`, else at `log.level`; the logger itself runs at the most verbose of them, so
  *   turning one module up costs the others one object check per dropped line.
@@ -28,11 +28,22 @@ export interface LogSettings {
 
 export type Logger = winston.Logger;
 
-/** The log settings of a farm process: `log.*` plus the secrets its configuration holds. */
-export function logSettingsOf(config: Pick<FarmConfig, "log" | "models" | "api">): LogSettings {
-  const secrets = Object.values(config.models)
-    .map((model) => model.apiKey)
-    .concat(config.api.adminToken ?? "");
+/**
+ * The log settings of a farm process: `log.*` plus the secrets its configuration holds — model
+ * API keys, the admin token, and MCP servers' header and environment values (a server's stderr
+ * is logged, and may echo them).
+ */
+export function logSettingsOf(
+  config: Pick<FarmConfig, "log" | "models" | "api" | "tools">,
+): LogSettings {
+  const mcp = Object.values(config.tools.mcpServers).flatMap((server) =>
+    Object.values(server.transport === "http" ? server.headers : server.env),
+  );
+  const secrets = [
+    ...Object.values(config.models).map((model) => model.apiKey),
+    config.api.adminToken ?? "",
+    ...mcp,
+  ];
   return { ...config.log, secrets };
 }
 

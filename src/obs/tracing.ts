@@ -4,14 +4,14 @@
  * request that submitted a turn, possibly handled by another process long before).
  *
  * Invariants:
- * - tracing is off unless `tracing.otlpEndpoint` is set; then the tracer is the API's no-op one:
- *   spans are not recorded, buffered or sent, so the cost is a few no-op calls;
+ * - tracing is on only when `tracing.otlpEndpoint` is set; unset, the tracer is the API's no-op
+ *   one: spans are not recorded, buffered or sent, so the cost is a few no-op calls;
  * - nothing is registered globally (no global provider, no context manager): each role owns its
  *   provider, so several farms in one process (tests) never share one, and parents are passed
  *   explicitly (`trace.setSpan(ctx, span)`), which keeps nesting visible in the code;
  * - a caller's sampled flag decides for its own trace; a trace that starts here is sampled by
  *   its trace id (`sampleRatio`), so every attempt of a turn gets the same decision;
- * - `shutdown` exports what is buffered (bounded by the export timeout) and then stops.
+ * - `shutdown` exports what is buffered (for at most SHUTDOWN_FLUSH_MS) and then stops.
  */
 import {
   type Context,
@@ -39,8 +39,14 @@ import { parseTraceparent } from "./trace-context.js";
 
 /** The instrumentation scope every farm span is created under. */
 const SCOPE = "wunder-farm";
-/** One export (and so the flush at shutdown) gives up after this long. */
+/** One export gives up after this long. */
 const EXPORT_TIMEOUT_MS = 10_000;
+/**
+ * The flush at shutdown gives up after this long: a worker's stop (grace period, then this) must
+ * stay within the stop timeout process managers give it; spans of an unreachable collector are
+ * lost either way.
+ */
+const SHUTDOWN_FLUSH_MS = 2_000;
 
 export interface Tracing {
   readonly tracer: Tracer;
@@ -61,7 +67,16 @@ export function startTracing(config: FarmConfig["tracing"], role: string): Traci
     idGenerator: pinnableIds,
     spanProcessors: [new BatchSpanProcessor(exporter, { exportTimeoutMillis: EXPORT_TIMEOUT_MS })],
   });
-  return { tracer: provider.getTracer(SCOPE), shutdown: () => provider.shutdown() };
+  return {
+    tracer: provider.getTracer(SCOPE),
+    shutdown: async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, SHUTDOWN_FLUSH_MS);
+      });
+      await Promise.race([provider.shutdown(), gaveUp]).finally(() => clearTimeout(timer));
+    },
+  };
 }
 
 /** Where a trace started elsewhere continues: its id, and the caller's span if it named one. */

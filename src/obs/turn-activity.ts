@@ -121,7 +121,8 @@ export class TurnActivity {
     if (!call || text === "") return;
     if (call.firstTokenAt === null) {
       call.firstTokenAt = at;
-      this.ttftMs = at - call.startedAt;
+      // Wall-clock times: a clock stepped back must not make a negative duration.
+      this.ttftMs = Math.max(0, at - call.startedAt);
       this.enter("streaming", at);
     }
     call.uncounted += text;

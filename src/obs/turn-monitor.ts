@@ -137,7 +137,10 @@ class PublishedAttempt implements EmitObserver {
     this.chain((multi) =>
       multi
         .set(this.keys.monitorEntry(this.attemptId), json, "PX", ENTRY_TTL_MS)
-        .zadd(this.keys.monitorIndex, expiresAt, this.attemptId),
+        .zadd(this.keys.monitorIndex, expiresAt, this.attemptId)
+        // Crashed workers' members go even if nobody reads the monitor; idle, the index expires.
+        .zremrangebyscore(this.keys.monitorIndex, "-inf", now)
+        .pexpire(this.keys.monitorIndex, ENTRY_TTL_MS),
     );
     this.wake(now + HEARTBEAT_MS);
   }

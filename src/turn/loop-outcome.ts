@@ -16,6 +16,22 @@ import { TurnAborted } from "./turn-loop.js";
 
 export type AbortReason = "cancel" | "shutdown" | "lease_lost";
 
+/** A turn's abort switch, remembering the first reason it was pulled for. */
+export class TurnAbort {
+  private readonly controller = new AbortController();
+  reason: AbortReason | null = null;
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  fire(reason: AbortReason): void {
+    if (this.reason) return;
+    this.reason = reason;
+    this.controller.abort();
+  }
+}
+
 export type EarlyStop =
   | { kind: "abandon" }
   | { kind: "hand_back" }

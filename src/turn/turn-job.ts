@@ -20,16 +20,17 @@ import { randomUUID } from "node:crypto";
 import { DelayedError, type Job, WaitingError } from "bullmq";
 import { LeaseLostError } from "../events/appender.js";
 import { TurnEmitter } from "../events/turn-emitter.js";
-import { AgentSpan, type TurnTrace } from "../obs/genai-spans.js";
+import type { AgentSpan, TurnTrace } from "../obs/genai-spans.js";
 import type { Logger } from "../obs/logger.js";
 import { TurnMonitor } from "../obs/turn-monitor.js";
 import type { TurnJobData } from "../queue/turn-queue.js";
 import { isTerminal, type SessionContext, type TurnRecord } from "../store/port.js";
 import { ensureWorkspace } from "../tools/builtin/workspace.js";
+import { inAttemptSpan } from "./attempt-span.js";
 import { keepCompaction } from "./compaction-run.js";
 import { snapshotIfDue } from "./context-snapshot.js";
 import { finalizeTurn, type TurnEnding } from "./finalize.js";
-import { type AbortReason, classifyEarlyStop } from "./loop-outcome.js";
+import { type AbortReason, classifyEarlyStop, TurnAbort } from "./loop-outcome.js";
 import type { ModelDeferral } from "./model-gate.js";
 import { parkTurn, sendBackIfStillParked } from "./parking.js";
 import { readTurnRecord } from "./read-record.js";
@@ -178,18 +179,9 @@ export class TurnJobRunner {
       // Every line and event of the turn carries the trace of the request that submitted it.
       const traced = turn.traceId ? log.child({ trace_id: turn.traceId }) : log;
       // ... and its spans join that trace, under the caller's span when it named one.
-      const agent = AgentSpan.start(this.services.tracer, turn);
-      try {
-        const outcome = await this.runTurn(job, token, turn, lease, abort, traced, agent);
-        agent.end(outcome);
-        return outcome;
-      } catch (err) {
-        // Parking and hand-back reach BullMQ as errors, yet they leave the turn to a later attempt.
-        if (err instanceof DelayedError) agent.end("parked");
-        else if (err instanceof WaitingError) agent.end("handed_back");
-        else agent.end("error", err);
-        throw err;
-      }
+      return await inAttemptSpan(this.services.tracer, turn, (agent) =>
+        this.runTurn(job, token, turn, lease, abort, traced, agent),
+      );
     } catch (err) {
       if (err instanceof LeaseLostError) return await this.abandon(queued, lease, log);
       throw err;
@@ -406,21 +398,5 @@ export class TurnJobRunner {
     // A session's turns all belong to its user, so the blocker's slot is this user's too.
     await releaseAndWakeNext(this.services, { id: blocker, sessionId, userId }, null);
     return true;
-  }
-}
-
-/** The turn's abort switch, remembering the first reason it was pulled for. */
-class TurnAbort {
-  private readonly controller = new AbortController();
-  reason: AbortReason | null = null;
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
-  fire(reason: AbortReason): void {
-    if (this.reason) return;
-    this.reason = reason;
-    this.controller.abort();
   }
 }

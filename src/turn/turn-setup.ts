@@ -57,7 +57,8 @@ export function buildTurnLoop(
     recorded,
     turnId: turn.id,
     trace: parts.trace,
-    log,
+    // The turn's fields stay; the lines obey `log.modules.tools`.
+    log: log.child({ module: "tools" }),
     saveArtifact: (id, tool, content) => saveToolArtifact(store, turn, { id, tool, content }, log),
   });
   const gate = new ModelGate(services.budget, config.worker.modelWaitMaxMs);

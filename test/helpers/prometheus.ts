@@ -26,7 +26,8 @@ export interface PromResult {
   result: unknown;
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port nothing listens on right now. */
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as { port: number };
@@ -69,7 +70,10 @@ export class PrometheusServer {
     const server = new PrometheusServer(`http://127.0.0.1:${port}`, child, dir, output);
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`prometheus exited: ${output.join("")}`);
+      if (child.exitCode !== null) {
+        await server.stop();
+        throw new Error(`prometheus exited: ${output.join("")}`);
+      }
       const ready = await fetch(`${server.url}/-/ready`).catch(() => null);
       if (ready?.ok) return server;
       if (Date.now() > deadline) {

@@ -1,6 +1,6 @@
 /**
  * Proof that the dashboards work: a real Prometheus scrapes a running farm (the API process,
- * which here also hosts the persister and the archiver, and two spawned worker processes) while
+ * which here also hosts the persister, two spawned worker processes and a spawned archiver) while
  * a short, bounded load runs — turns with tool calls, a model call that fails once and is
  * retried, a refused submit, a manual compaction, a resumed event stream. Then every query of
  * every panel of dashboards/grafana/*.json, as Grafana would send it, must return data without
@@ -8,15 +8,39 @@
  *
  * Also `npm run check:dashboards`. Skipped, and said so, where Prometheus is not installed.
  */
+
+import { type ChildProcess, spawn } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
-import { createLogger } from "../../src/obs/logger.js";
-import { type RunningArchiver, startArchiver } from "../../src/roles/archiver-role.js";
 import { allTurnEvents, http, sleep, submit, waitForTurn } from "../helpers/client.js";
 import { type SpawnedWorker, TestFarm } from "../helpers/farm.js";
-import { HAS_PROMETHEUS, PrometheusServer } from "../helpers/prometheus.js";
+import { freePort, HAS_PROMETHEUS, PrometheusServer } from "../helpers/prometheus.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const ARCHIVER_READY_MS = 20_000;
+
+/** The archiver role in its own process, serving `/metrics` on `port` once it is up. */
+async function spawnArchiver(env: Record<string, string>, port: number): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", path.join(ROOT, "workers/archiver.ts")],
+    {
+      env: { ...process.env, ...env, ARCHIVER_METRICS_PORT: String(port) },
+      stdio: "ignore",
+    },
+  );
+  const deadline = Date.now() + ARCHIVER_READY_MS;
+  while (!(await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null))?.ok) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`the archiver did not serve /healthz on ${port}`);
+    }
+    await sleep(200);
+  }
+  return child;
+}
 
 const DASHBOARDS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../dashboards");
 
@@ -134,7 +158,7 @@ async function runLoad(farm: TestFarm, tag: string): Promise<void> {
 describe("dashboards against a real Prometheus (end to end)", function () {
   this.timeout(120_000);
   let farm: TestFarm;
-  let archiver: RunningArchiver;
+  let archiver: ChildProcess | undefined;
   let prometheus: PrometheusServer;
 
   before(async function () {
@@ -143,10 +167,8 @@ describe("dashboards against a real Prometheus (end to end)", function () {
       this.skip();
     }
     farm = await TestFarm.start({ workers: 0 });
-    archiver = await startArchiver(
-      { ...farm.config, store: { ...farm.config.store, archiverMetricsPort: 0 } },
-      createLogger("archiver", "error"),
-    );
+    const archiverPort = await freePort();
+    archiver = await spawnArchiver(farm.env, archiverPort);
     const workers = [
       await farm.spawnWorker({ METRICS_PORT: "0" }),
       await farm.spawnWorker({ METRICS_PORT: "0" }),
@@ -156,21 +178,22 @@ describe("dashboards against a real Prometheus (end to end)", function () {
     await runLoad(farm, "warm");
     prometheus = await PrometheusServer.start(
       [
-        // The API's registry also holds the in-process persister's and archiver's families.
+        // The API's registry also holds the in-process persister's families.
         { job: "farm-api", targets: [new URL(farm.url).host] },
         { job: "farm-worker", targets: workers.map((w) => `127.0.0.1:${metricsPortOf(w)}`) },
+        { job: "farm-archiver", targets: [`127.0.0.1:${archiverPort}`] },
       ],
       [path.join(DASHBOARDS, "alerts.yml")],
     );
   });
   after(async () => {
     await prometheus?.stop();
-    await archiver?.stop();
+    archiver?.kill("SIGTERM");
     await farm?.stop();
   });
 
   it("answers every panel's query with data, and evaluates every rule", async () => {
-    await prometheus.waitForScrapes(3);
+    await prometheus.waitForScrapes(4);
     await runLoad(farm, "load");
     await sleep(SETTLE_MS);
 

@@ -47,21 +47,37 @@ describe("logger", () => {
     expect(capture.lines.map((l) => l.message)).to.deep.equal(["turn started"]);
   });
 
-  it("masks configured patterns and the configuration's own secrets, anywhere in a line", () => {
+  it("masks configured patterns and the configuration's own secrets (models, admin, MCP), anywhere in a line", () => {
     const config = loadConfig({
       LLM_BASE_URL: "https://llm.example/v1",
       LLM_MODEL: "m",
       LLM_API_KEY: "plainkey0123456789",
       ADMIN_TOKEN: "admin-token-0123456789",
       LOG_REDACT_PATTERNS: '["acct-[0-9]{6}"]',
+      MCP_SERVERS: JSON.stringify({
+        search: {
+          transport: "http",
+          url: "https://mcp.example/mcp",
+          headers: { "X-Key": "mcpkey-0123456789" },
+        },
+        files: {
+          transport: "stdio",
+          command: "npx",
+          env: { FILES_TOKEN: "filestoken-0123456789" },
+        },
+      }),
     });
     const logger = createLogger("test", logSettingsOf(config));
     const capture = captured(logger);
     logger.info("charging acct-123456 with plainkey0123456789", {
       detail: { url: "https://x/?t=admin-token-0123456789", note: "acct-12 stays" },
     });
+    logger.warn("mcp server stderr: auth mcpkey-0123456789 / filestoken-0123456789 rejected");
     const line = capture.lines[0] as Record<string, unknown>;
     expect(line.message).to.equal("charging [redacted] with [redacted]");
+    expect(capture.lines[1]?.message).to.equal(
+      "mcp server stderr: auth [redacted] / [redacted] rejected",
+    );
     expect(line.detail).to.deep.equal({ url: "https://x/?t=[redacted]", note: "acct-12 stays" });
   });
 

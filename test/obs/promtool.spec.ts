@@ -2,8 +2,7 @@
  * `promtool check metrics` (Debian's Prometheus tools) passes on the metrics of every kind of
  * farm process that serves them: the API (this process, sharing its registry with the in-process
  * persister), the persister's own port, the archiver's, and a spawned worker on its own metrics
- * port. Skipped,
- * and said so, where promtool is missing.
+ * port. Skipped, and said so, where promtool is missing.
  */
 import { expect } from "chai";
 import { createLogger } from "../../src/obs/logger.js";

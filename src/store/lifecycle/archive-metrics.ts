@@ -8,7 +8,7 @@ import { metricsRegistry } from "../../obs/metrics.js";
 
 export const archivedBuckets = new Counter({
   name: "farm_archive_buckets_total",
-  help: "Event buckets the archiver tried to archive, by outcome (archived, failed)",
+  help: "Event buckets archived (by any caller), and archiver passes' failed attempts, by outcome",
   labelNames: ["outcome"] as const,
   registers: [metricsRegistry],
 });

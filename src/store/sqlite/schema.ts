@@ -180,7 +180,7 @@ export function applySchema(
  * Columns added to `turns` since version 1: older turns are agent turns without a trace. A new
  * nullable column needs no version bump: older builds ignore it.
  */
-const TURN_COLUMNS_V3: [string, string][] = [
+const ADDED_TURN_COLUMNS: [string, string][] = [
   ["kind", "TEXT NOT NULL DEFAULT 'agent'"],
   ["trace_id", "TEXT"],
   ["trace_parent", "TEXT"],
@@ -189,7 +189,7 @@ const TURN_COLUMNS_V3: [string, string][] = [
 function addTurnColumns(db: Database.Database): void {
   const columns = db.prepare<[], { name: string }>("PRAGMA table_info(turns)").all();
   if (columns.length === 0) return;
-  for (const [name, type] of TURN_COLUMNS_V3) {
+  for (const [name, type] of ADDED_TURN_COLUMNS) {
     if (!columns.some((c) => c.name === name)) {
       db.exec(`ALTER TABLE turns ADD COLUMN ${name} ${type}`);
     }

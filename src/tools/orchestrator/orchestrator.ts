@@ -18,25 +18,26 @@
  * - every call this attempt settles (not one replayed from the record) is one `execute_tool`
  *   span under the attempt's span.
  */
-import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import type { ContextMessage, ToolCall } from "../../context/message.js";
 import { TOOL_RESULT_VERSION } from "../../events/schema-version.js";
 import type { TurnEmitter } from "../../events/turn-emitter.js";
 import { parseToolArguments } from "../../llm/tool-call-repair.js";
-import { ToolSpan, type ToolSpanOutcome, type TurnTrace } from "../../obs/genai-spans.js";
+import type { TurnTrace } from "../../obs/genai-spans.js";
 import type { Logger } from "../../obs/logger.js";
 import type { RecordedTurn } from "../../turn/recorded-turn.js";
 import type { ToolSet } from "../registry.js";
 import type { ToolEntry } from "../source.js";
 import type { ToolContext, ToolOutput } from "../tool.js";
 import type { GuardedOutcome, ToolCallPolicies } from "./call-policy.js";
+import { CallTrace } from "./call-trace.js";
 import type { GuardedCall } from "./failure-guard.js";
 import { OutputDeltas } from "./output-deltas.js";
 import { RoundLock } from "./round-lock.js";
 import { toolMetrics } from "./tool-metrics.js";
 import {
   type ArtifactRef,
+  artifactIdFor,
   observationOf,
   observe,
   resultText,
@@ -196,22 +197,19 @@ export class ToolOrchestrator {
         invalid: recorded.invalid === true,
       };
     }
-    const span = ToolSpan.start(this.turn.trace, p.call, p.entry?.source ?? null);
+    const trace = CallTrace.start(
+      this.turn.trace,
+      this.turn.log,
+      round,
+      p.call,
+      p.entry?.source ?? null,
+    );
     try {
       const settled = await this.settleNew(round, p, scope);
-      const outcome = callOutcome(settled);
-      span.end(outcome);
-      this.turn.log.log(outcome === "ok" ? "debug" : "info", "tool call settled", {
-        tool: p.call.name,
-        tool_call_id: p.call.id,
-        model_round: round,
-        outcome,
-        duration_ms: settled?.record.meta?.duration_ms,
-        attempts: settled?.record.meta?.attempts,
-      });
+      trace.settled(settled);
       return settled;
     } catch (err) {
-      span.end("error");
+      trace.threw();
       throw err;
     }
   }
@@ -396,16 +394,6 @@ function roundScope(turnSignal: AbortSignal, parallelism: number): RoundScope {
   };
 }
 
-function callOutcome(settled: Settled | null): ToolSpanOutcome {
-  if (!settled) return "not_recorded";
-  const { record, invalid } = settled;
-  if (record.ok) return "ok";
-  if (invalid) return "invalid_call";
-  if (record.meta?.aborted) return "aborted";
-  if (record.meta?.timed_out) return "timeout";
-  return "error";
-}
-
 function abortedBeforeStart(): GuardedOutcome {
   return {
     output: { ok: false, data: null, error: "aborted" },
@@ -414,12 +402,4 @@ function abortedBeforeStart(): GuardedOutcome {
     aborted: true,
     breaker: "closed",
   };
-}
-
-/** A stable artifact id for one call of one turn (call ids repeat across rounds with some models). */
-export function artifactIdFor(turnId: string, round: number, callId: string): string {
-  const digest = createHash("sha256")
-    .update(`${turnId}\u0000${round}\u0000${callId}`)
-    .digest("hex");
-  return `art_${digest.slice(0, 24)}`;
 }

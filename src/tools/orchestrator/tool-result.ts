@@ -10,6 +10,7 @@
  *   that text when it was cut), so a resumed turn shows the model the same thing;
  * - `meta.output_chars` counts what the model got and `meta.original_chars` what the tool produced.
  */
+import { createHash } from "node:crypto";
 import type { BreakerState } from "./call-policy.js";
 
 export interface ToolResultMeta {
@@ -78,4 +79,12 @@ export function resultText(result: { ok: boolean; data: unknown; error?: string 
 /** What the model is shown for a recorded result (v1 records have no preview). */
 export function observationOf(record: ToolResultRecord, maxChars: number): string {
   return record.preview ?? observe(resultText(record), maxChars).text;
+}
+
+/** A stable artifact id for one call of one turn (call ids repeat across rounds with some models). */
+export function artifactIdFor(turnId: string, round: number, callId: string): string {
+  const digest = createHash("sha256")
+    .update(`${turnId}\u0000${round}\u0000${callId}`)
+    .digest("hex");
+  return `art_${digest.slice(0, 24)}`;
 }
