@@ -14,7 +14,8 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type BenchFarm, freePort } from "../farm-processes.js";
+import { freePort } from "../../test/helpers/ports.js";
+import type { BenchFarm } from "../farm-processes.js";
 import type { TurnFlow } from "../load.js";
 import { median, round } from "../stats.js";
 import { throughput } from "./throughput.js";
@@ -30,11 +31,11 @@ export interface ObservabilityOverheadOptions {
 
 const SCRAPE_EVERY_MS = 1_000;
 
-type StartFarm = (
+type StartFarm = <T>(
   env: Record<string, string>,
   drainLogs: boolean,
-  run: (farm: BenchFarm) => Promise<Record<string, unknown>>,
-) => Promise<Record<string, unknown>>;
+  run: (farm: BenchFarm) => Promise<T>,
+) => Promise<T>;
 
 /** An OTLP/HTTP traces endpoint that counts what it receives and answers like a collector. */
 async function collectorStandIn(): Promise<{ url: string; spans(): number; close(): void }> {
@@ -96,23 +97,12 @@ export async function observabilityOverhead(
   const collector = await collectorStandIn();
   const arms: Record<"off" | "on", number[]> = { off: [], on: [] };
   const onDetails: Record<string, unknown>[] = [];
-  const load = (farm: BenchFarm) =>
-    throughput(
-      farm,
-      {
-        turns: options.turns,
-        warmupTurns: options.warmupTurns,
-        concurrency: options.concurrency,
-        users: options.users,
-        flow: options.flow,
-      },
-      log,
-    );
+  const load = (farm: BenchFarm) => throughput(farm, options, log);
   try {
     for (let i = 0; i < options.repeats; i++) {
       log(`observability-overhead: round ${i + 1}/${options.repeats}, all off`);
       const off = await startFarm({ LOG_LEVEL: "error" }, false, load);
-      arms.off.push(off.turns_per_s as number);
+      arms.off.push(off.turns_per_s);
 
       log(`observability-overhead: round ${i + 1}/${options.repeats}, metrics+logs+tracing on`);
       const [workerPort, persisterPort] = [await freePort(), await freePort()];
@@ -132,23 +122,17 @@ export async function observabilityOverhead(
             `http://127.0.0.1:${persisterPort}/metrics`,
           ]);
           const result = await load(farm);
-          const scraped = scraper.stop();
-          const turns = (result.turns as number) + options.warmupTurns;
-          return {
-            ...result,
-            log_bytes_per_turn: round(farm.logBytes() / turns),
-            scrapes: scraped.scrapes,
-            scraped_kib: round(scraped.bytes / 1024),
-          };
+          return { ...result, scraped: scraper.stop(), logBytes: farm.logBytes() };
         },
       );
-      arms.on.push(on.turns_per_s as number);
-      const turns = (on.turns as number) + options.warmupTurns;
+      arms.on.push(on.turns_per_s);
+      // After the farm stopped: its workers flushed their last spans.
+      const turns = on.turns + options.warmupTurns;
       onDetails.push({
-        log_bytes_per_turn: on.log_bytes_per_turn,
+        log_bytes_per_turn: round(on.logBytes / turns),
         spans_per_turn: round((collector.spans() - spansBefore) / turns),
-        scrapes: on.scrapes,
-        scraped_kib: on.scraped_kib,
+        scrapes: on.scraped.scrapes,
+        scraped_kib: round(on.scraped.bytes / 1024),
       });
     }
   } finally {

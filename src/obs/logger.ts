@@ -104,7 +104,8 @@ export function createLogger(service: string, settings: LogSettings | LogLevel):
     level: mostVerbose,
     defaultMeta: { service, pid: process.pid },
     format: winston.format.combine(
-      byModule(resolved),
+      // Without module levels, winston's own level check is the whole filter.
+      ...(levels.length > 1 ? [byModule(resolved)] : []),
       winston.format.timestamp(),
       winston.format.errors({ stack: true }),
       redact(extraMask(resolved)),

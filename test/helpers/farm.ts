@@ -20,7 +20,8 @@ import { deleteKeys, REDIS_URL } from "./redis.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-export type SpawnedWorker = ChildProcess & { logs: string[] };
+/** A worker process: its JSON log lines so far, and the port its `/metrics` listens on. */
+export type SpawnedWorker = ChildProcess & { logs: string[]; metricsPort: number };
 
 export interface FarmOptions {
   /** Extra environment settings (names as in docs/operations.md). */
@@ -142,16 +143,18 @@ export class TestFarm {
     };
     child.stdout?.on("data", collect);
     child.stderr?.on("data", collect);
-    await new Promise<void>((resolve, reject) => {
+    const started = await new Promise<string>((resolve, reject) => {
       const ready = () => {
-        if (logs.some((line) => line.includes("turn worker started"))) resolve();
+        const line = logs.find((l) => l.includes("turn worker started"));
+        if (line) resolve(line);
       };
       child.stdout?.on("data", ready);
       child.once("exit", (code) =>
         reject(new Error(`worker exited early (${code}): ${logs.join("\n")}`)),
       );
     });
-    return Object.assign(child, { logs });
+    const { metrics_port: metricsPort } = JSON.parse(started) as { metrics_port: number };
+    return Object.assign(child, { logs, metricsPort });
   }
 
   async stop(): Promise<void> {

@@ -5,11 +5,11 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { stringify } from "yaml";
 import { sleep } from "./client.js";
+import { freePort } from "./ports.js";
 
 export const HAS_PROMETHEUS = spawnSync("prometheus", ["--version"]).status === 0;
 
@@ -24,15 +24,6 @@ export interface ScrapeJob {
 export interface PromResult {
   resultType: "vector" | "matrix" | "scalar" | "string";
   result: unknown;
-}
-
-/** A loopback port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 export class PrometheusServer {

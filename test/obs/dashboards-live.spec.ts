@@ -15,8 +15,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { allTurnEvents, http, sleep, submit, waitForTurn } from "../helpers/client.js";
-import { type SpawnedWorker, TestFarm } from "../helpers/farm.js";
-import { freePort, HAS_PROMETHEUS, PrometheusServer } from "../helpers/prometheus.js";
+import { TestFarm } from "../helpers/farm.js";
+import { freePort } from "../helpers/ports.js";
+import { HAS_PROMETHEUS, PrometheusServer } from "../helpers/prometheus.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const ARCHIVER_READY_MS = 20_000;
@@ -82,13 +83,6 @@ async function panelQueries(): Promise<PanelQuery[]> {
     }
   }
   return queries;
-}
-
-function metricsPortOf(worker: SpawnedWorker): string {
-  const started = worker.logs
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .find((l) => l.message === "turn worker started");
-  return String(started?.metrics_port);
 }
 
 /** A numeric sample's value is data; NaN (e.g. a quantile of no observations) is not. */
@@ -180,7 +174,7 @@ describe("dashboards against a real Prometheus (end to end)", function () {
       [
         // The API's registry also holds the in-process persister's families.
         { job: "farm-api", targets: [new URL(farm.url).host] },
-        { job: "farm-worker", targets: workers.map((w) => `127.0.0.1:${metricsPortOf(w)}`) },
+        { job: "farm-worker", targets: workers.map((w) => `127.0.0.1:${w.metricsPort}`) },
         { job: "farm-archiver", targets: [`127.0.0.1:${archiverPort}`] },
       ],
       [path.join(DASHBOARDS, "alerts.yml")],

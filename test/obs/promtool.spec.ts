@@ -34,10 +34,7 @@ describe("metrics: promtool check metrics", function () {
     const turn = await submit(farm.url, { input: "please list the files" });
     expect((await waitForTurn(farm.url, turn.turn_id)).status).to.equal("completed");
 
-    const started = worker.logs
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((l) => l.message === "turn worker started");
-    const port = Number(started?.metrics_port);
+    const port = worker.metricsPort;
     expect(port).to.be.above(0);
     const persisterPort = Number(farm.persister?.metricsPort);
     expect(persisterPort).to.be.above(0);

@@ -11,7 +11,8 @@ import { McpServerConfigSchema } from "../../../src/tools/mcp/mcp-config.js";
 import { McpToolSource } from "../../../src/tools/mcp/mcp-source.js";
 import { stdioServerEnv } from "../../../src/tools/mcp/mcp-transport.js";
 import { DEFAULT_RESTART_POLICY, restartDelay } from "../../../src/tools/mcp/restart-policy.js";
-import { freePort, pidAlive, waitFor } from "./helpers.js";
+import { freePort } from "../../helpers/ports.js";
+import { pidAlive, waitFor } from "./helpers.js";
 
 describe("tools/mcp source: failures", function () {
   this.timeout(30_000);

@@ -8,8 +8,9 @@ import { expect } from "chai";
 import { McpServerConfigSchema } from "../../../src/tools/mcp/mcp-config.js";
 import { McpToolSource } from "../../../src/tools/mcp/mcp-source.js";
 import type { ToolEntry } from "../../../src/tools/source.js";
+import { freePort } from "../../helpers/ports.js";
 import { contextFor } from "../builtin/helpers.js";
-import { EVERYTHING_JS, freePort, waitFor } from "./helpers.js";
+import { EVERYTHING_JS, waitFor } from "./helpers.js";
 
 /** Starts the HTTP server and resolves once it listens. */
 function startHttpServer(port: number): Promise<ChildProcess> {
